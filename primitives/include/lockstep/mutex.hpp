@@ -1,0 +1,246 @@
+// lockstep/mutex.hpp: an owner-checked futex mutex, for threads or for processes.
+//
+//   lockstep::mutex              threads of one process
+//   lockstep::interprocess_mutex processes too: place it in a MAP_SHARED mapping
+//
+// Both meet Lockable and TimedLockable (std::lock_guard, std::unique_lock, std::scoped_lock,
+// std::condition_variable_any). Unlike std::mutex, ownership is checked, as a mutex's
+// definition demands: only the thread that locked it may unlock it.
+//
+// State: one 32-bit futex word.
+//
+//   | word           | meaning                                                            |
+//   |----------------|--------------------------------------------------------------------|
+//   | 0              | unlocked                                                           |
+//   | tid            | locked by the thread whose seam::thread_id() is tid; nobody asleep |
+//   | tid | WAITERS  | locked by tid; a thread may be asleep (or about to sleep) on word  |
+//
+//   tid < 2^30 (the kernel's FUTEX_TID_MASK), so it never collides with WAITERS = 2^31.
+//
+//     unlock (fast) +------------ CAS 0 -> me ---------------+
+//       +---------->|                                        v
+//     [ 0 ] <-------+-- store 0 + wake(1) --- [ tid|W ] <-- [ tid ]
+//       ^                                         ^  CAS tid -> tid|W by a thread about to sleep
+//       +-- CAS 0 -> me|W by a thread that slept -+
+//
+// Invariants:
+//   I1 (owner)      word != 0 exactly while the mutex is held, and then word & TID_MASK is the
+//                   holder's thread id.
+//   I2 (writers)    Only the holder changes a word that names it (back to 0, on unlock). Any
+//                   other thread only CASes 0 -> its own id (taking the lock) or a held word
+//                   h -> h|WAITERS (announcing that it will sleep).
+//   I3 (no lost     A thread sleeps only in futex_wait(word, v) with WAITERS set in v. The
+//       wake-up)    kernel checks word == v and queues the thread atomically with respect to
+//                   FUTEX_WAKE, so a sleeper is asleep only while the word still has WAITERS,
+//                   and the unlock that clears such a word wakes one thread.
+//   I4 (no         A thread that takes the lock after having gone through the sleeping path
+//       stranded    takes it as me|WAITERS: its wake-up consumed the one FUTEX_WAKE, others
+//       sleeper)    may still sleep, so its own unlock must wake the next.
+//   I5 (exact       A thread reads its own id in the word only while it holds the mutex: by I2
+//       ownership)  nobody else writes that id, and by per-location coherence the thread
+//                   cannot read a value older than its own last write (the unlock that
+//                   cleared it). So a relaxed read decides ownership exactly.
+//
+// Memory ordering:
+//   - Every CAS that takes the lock is acquire; every write that releases it (fast-path CAS
+//     me -> 0, slow-path store 0) is release. Each acquire reads the value written by the
+//     previous holder's release, so critical sections are totally ordered by happens-before.
+//   - The CAS that sets WAITERS, and all plain loads, are relaxed: they publish nothing and
+//     only decide what to try next; entering is always decided by an acquire CAS.
+//   - futex_wait/futex_wake carry no ordering we rely on (see the seam): after waking, a thread
+//     re-reads the word and takes the lock only by an acquire CAS.
+#pragma once
+
+#include <lockstep/detail/deadline.hpp>
+#include <lockstep/detail/status.hpp>
+#include <lockstep/seam.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <system_error>
+#include <type_traits>
+
+namespace lockstep {
+
+template <seam::scope Scope>
+class basic_mutex {
+ public:
+  constexpr basic_mutex() noexcept : word_(unlocked) {}
+  basic_mutex(const basic_mutex&) = delete;
+  basic_mutex& operator=(const basic_mutex&) = delete;
+  // Precondition: unlocked. (Destroying a held mutex is the caller's bug, as with std::mutex.)
+  ~basic_mutex() = default;
+
+  // Blocks until the caller holds the mutex.
+  // Throws std::system_error(errc::resource_deadlock_would_occur) if the caller already holds
+  // it (std::mutex leaves that undefined; this one refuses instead of deadlocking).
+  void lock() {
+    if (acquire(seam::no_deadline) != detail::status::ok) [[unlikely]]
+      throw_would_deadlock();
+  }
+
+  // Takes the mutex if it is free right now; never blocks, never fails spuriously. Returns
+  // false if any thread holds it, the caller included.
+  [[nodiscard]] bool try_lock() noexcept {
+    seam::tsan::pre_lock(this, seam::tsan::try_lock);
+    std::uint32_t cur = unlocked;
+    const bool ok = word_.compare_exchange_strong(cur, seam::thread_id(), order::acquire, order::relaxed);
+    seam::tsan::post_lock(this, ok ? seam::tsan::try_lock : seam::tsan::try_lock | seam::tsan::try_lock_failed);
+    return ok;
+  }
+
+  // Blocks at most until the timeout/deadline; returns whether the caller now holds the mutex.
+  // A timeout <= 0, or a deadline already past, still takes a free mutex (it never sleeps).
+  // Any clock works; steady_clock is exact, other clocks are re-checked after a timeout.
+  // Throws std::system_error(errc::resource_deadlock_would_occur) if the caller holds it.
+  template <class Rep, class Period>
+  [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+    return timed(detail::deadline_after(timeout));
+  }
+  template <class Clock, class Duration>
+  [[nodiscard]] bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
+    for (;;) {
+      if (timed(detail::to_deadline(t))) return true;
+      if (std::is_same_v<Clock, seam::clock> || !(Clock::now() < t)) return false;
+    }
+  }
+
+  // Releases the mutex. Precondition: the caller holds it. A call by any other thread is a
+  // broken contract that would corrupt the lock: it is reported on stderr and aborts (it
+  // cannot throw: unlock runs in destructors). Use unlock_checked() to get an error instead.
+  void unlock() noexcept {
+    if (release() != detail::status::ok) [[unlikely]]
+      seam::fatal("lockstep::mutex::unlock() called by a thread that does not own the mutex");
+  }
+
+  // The checked calls report misuse as an error and change nothing:
+  //   lock_checked:   errc::resource_deadlock_would_occur if the caller holds the mutex,
+  //                   errc::timed_out if the deadline passed first.
+  //   unlock_checked: errc::operation_not_permitted if the caller does not hold it.
+  [[nodiscard]] std::error_code lock_checked(seam::deadline d = seam::no_deadline) noexcept {
+    return detail::to_error_code(acquire(d));
+  }
+  [[nodiscard]] std::error_code unlock_checked() noexcept { return detail::to_error_code(release()); }
+
+  // Whether the calling thread holds the mutex (exact, by I5). For assertions.
+  [[nodiscard]] bool held_by_caller() const noexcept {
+    return (word_.load(order::relaxed) & tid_mask) == seam::thread_id();
+  }
+
+ private:
+  using order = seam::order;
+  using status = detail::status;
+
+  static constexpr std::uint32_t unlocked = 0;
+  static constexpr std::uint32_t waiters = 0x8000'0000u;
+  static constexpr std::uint32_t tid_mask = 0x3fff'ffffu;
+
+  bool timed(seam::deadline d) {
+    const status s = acquire(d);
+    if (s == status::would_deadlock) [[unlikely]]
+      throw_would_deadlock();
+    return s == status::ok;
+  }
+
+  status acquire(seam::deadline d) noexcept {
+    const std::uint32_t me = seam::thread_id();
+    // TSan would report a relock as a double lock before we could refuse it: refuse first.
+    if constexpr (seam::tsan::enabled)
+      if ((word_.load(order::relaxed) & tid_mask) == me) return status::would_deadlock;
+    const unsigned flags = d == seam::no_deadline ? 0u : seam::tsan::try_lock;
+    seam::tsan::pre_lock(this, flags);
+    std::uint32_t cur = unlocked;
+    status s = status::ok;
+    if (!word_.compare_exchange_strong(cur, me,
+                                       seam::mutant("mutex.lock_relaxed") ? order::relaxed : order::acquire,
+                                       order::relaxed)) [[unlikely]]
+      s = acquire_contended(me, cur, d);
+    seam::tsan::post_lock(this, s == status::ok ? flags : flags | seam::tsan::try_lock_failed);
+    return s;
+  }
+
+  status release() noexcept {
+    const std::uint32_t me = seam::thread_id();
+    // TSan must only see unlocks by the holder; by I5 this read decides that exactly.
+    if constexpr (seam::tsan::enabled)
+      if ((word_.load(order::relaxed) & tid_mask) != me) return status::not_owner;
+    seam::tsan::pre_unlock(this);
+    // One CAS both checks ownership (by I1 and I5 the word holds exactly `me` only if we hold
+    // the mutex and nobody sleeps) and releases.
+    std::uint32_t cur = me;
+    status s = status::ok;
+    if (!word_.compare_exchange_strong(cur, unlocked,
+                                       seam::mutant("mutex.unlock_relaxed") ? order::relaxed : order::release,
+                                       order::relaxed)) [[unlikely]]
+      s = release_contended(me, cur);
+    seam::tsan::post_unlock(this);
+    return s;
+  }
+
+  [[gnu::cold, gnu::noinline]] status acquire_contended(std::uint32_t me, std::uint32_t cur, seam::deadline d) noexcept;
+  [[gnu::cold, gnu::noinline]] status release_contended(std::uint32_t me, std::uint32_t cur) noexcept;
+  [[noreturn, gnu::cold, gnu::noinline]] static void throw_would_deadlock() {
+    throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
+                            "lockstep::mutex: the calling thread already owns the mutex");
+  }
+
+  seam::futex_word word_;
+};
+
+template <seam::scope Scope>
+detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint32_t cur,
+                                                     seam::deadline d) noexcept {
+  if ((cur & tid_mask) == me) return status::would_deadlock;  // by I5: we hold it already
+
+  // Phase 1: spin a bounded number of steps while the holder is likely running. Only while
+  // nobody sleeps: once a sleeper exists, spinning would just barge ahead of it.
+  for (int i = 0; i < seam::max_spins && (cur & waiters) == 0; ++i) {
+    seam::spin_pause();
+    cur = word_.load(order::relaxed);
+    if (cur == unlocked && word_.compare_exchange_strong(cur, me, order::acquire, order::relaxed))
+      return status::ok;
+  }
+
+  // Phase 2: announce that we sleep (WAITERS), then sleep while the word is unchanged.
+  for (;;) {
+    if (cur == unlocked) {
+      // By I4 we take it with WAITERS set: other sleepers may remain.
+      const std::uint32_t take = seam::mutant("mutex.sleeper_takes_uncontended") ? me : me | waiters;
+      if (word_.compare_exchange_strong(cur, take, order::acquire, order::relaxed)) return status::ok;
+      continue;  // cur now holds what we lost to
+    }
+    if ((cur & waiters) == 0 && !seam::mutant("mutex.sleep_without_waiters_bit")) {
+      if (!word_.compare_exchange_strong(cur, cur | waiters, order::relaxed, order::relaxed)) continue;
+      cur |= waiters;
+    }
+    // By I3 the kernel sleeps us only if the word still carries WAITERS.
+    const seam::wait_result r = seam::futex_wait(word_, cur, Scope, d);
+    if (r == seam::wait_result::timed_out) return status::timed_out;  // we changed nothing but WAITERS
+    if constexpr (seam::mutant("mutex.no_recheck_after_wake"))
+      if (r == seam::wait_result::woken) return status::ok;
+    cur = word_.load(order::relaxed);
+  }
+}
+
+template <seam::scope Scope>
+detail::status basic_mutex<Scope>::release_contended(std::uint32_t me, std::uint32_t cur) noexcept {
+  if ((cur & tid_mask) != me) return status::not_owner;  // by I5; nothing was changed
+  // cur == me|WAITERS, and by I2 nobody else may change it: a plain store releases.
+  word_.store(unlocked, order::release);
+  if constexpr (!seam::mutant("mutex.unlock_no_wake")) seam::futex_wake(word_, 1, Scope);
+  return status::ok;
+}
+
+// Threads of one process. The futex word is process-private (FUTEX_PRIVATE_FLAG).
+using mutex = basic_mutex<seam::scope::process_private>;
+
+// Threads of any process that maps the same memory (MAP_SHARED, shm_open, ...). Construct it
+// once in the shared mapping (placement new), from one process, before others use it. Owners
+// are kernel thread ids, unique within a PID namespace: processes must share one.
+using interprocess_mutex = basic_mutex<seam::scope::process_shared>;
+
+static_assert(seam::is_model || (sizeof(interprocess_mutex) == 4 && alignof(interprocess_mutex) == 4),
+              "a mutex in shared memory is exactly its 32-bit futex word");
+static_assert(seam::is_model || std::is_standard_layout_v<interprocess_mutex>);
+
+}  // namespace lockstep

@@ -1,0 +1,31 @@
+// lockstep/seam.hpp: the one header an algorithm includes.
+//
+// It selects the platform: the Linux kernel (std::atomic + the futex syscall) in production, or
+// the Relacy model checker when LOCKSTEP_MODEL is defined. Both sides provide, in namespace
+// lockstep::seam, exactly the same names with the same signatures:
+//
+//   atomic<T>            load / store / exchange / compare_exchange_{strong,weak} /
+//                        fetch_{add,sub,or,and}, each taking an explicit seam::order
+//   futex_word           atomic<std::uint32_t>: the 32-bit word futex_wait/futex_wake act on
+//   var<T>               a plain (non-atomic) shared variable: read() / write(v); the model
+//                        reports any access not ordered by happens-before as a data race
+//   futex_wait(w, expected, scope, deadline) -> wait_result
+//   futex_wake(w, count, scope) -> number woken
+//   spin_pause()         one step of a bounded spin (PAUSE; a yield point in the model)
+//   max_spins            how many spin steps an algorithm may take before it sleeps
+//   thread_id()          the caller's nonzero id, < 2^30, unique among live threads (and, in
+//                        production, among processes of one PID namespace: it is the kernel tid)
+//   fatal(msg)           report a broken contract and stop (abort / a failed model)
+//   tsan::*              ThreadSanitizer mutex annotations (no-ops elsewhere)
+//
+// The model side adds a call-site argument to every operation (defaulted, so algorithm source
+// is unchanged) so that model traces name the algorithm's line, not the seam's.
+#pragma once
+
+#include <lockstep/seam/common.hpp>
+
+#if defined(LOCKSTEP_MODEL)
+#include <lockstep/seam/model.hpp>
+#else
+#include <lockstep/seam/linux.hpp>
+#endif

@@ -1,0 +1,179 @@
+// lockstep/seam/model.hpp: the model side of the seam: Relacy's atomics, futex and plain vars.
+//
+// Only <lockstep/seam.hpp> includes this file, and only in model builds (LOCKSTEP_MODEL). The
+// names and signatures match seam/linux.hpp exactly, so an algorithm header compiles unchanged
+// against either; each operation here also takes a defaulted `site` that records the caller's
+// function, file and line, so Relacy's traces point at the algorithm, not at this wrapper.
+//
+// Memory ordering: seam::order maps one-to-one onto Relacy's orders, which Relacy simulates
+// with a relaxed-memory model (stale loads, per-location coherence, release/acquire edges).
+//
+// Trusted base (what this model assumes and the kernel does not promise): Relacy's futex model
+// adds a happens-before edge from a FUTEX_WAKE to the waiter it wakes. Linux documents no such
+// edge. lockstep's algorithms never rely on it: after every wait they re-read their word with
+// their own acquire. A mutant that weakens an order only on a path where a futex wake follows
+// can therefore be masked; ordering mutants are aimed at paths where nobody sleeps.
+#pragma once
+
+#if !defined(LOCKSTEP_MODEL)
+#error "seam/model.hpp is for model builds (LOCKSTEP_MODEL) only"
+#endif
+
+#include <lockstep/seam/common.hpp>
+
+// Everything an algorithm header or a model client may include must be included before Relacy:
+// relacy.hpp #defines new, delete, malloc, free, errno, assert and the E* error codes.
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <relacy/relacy.hpp>
+
+// Relacy's allocation-tracking macros would rewrite `new`/`delete` in any header included
+// later (placement new in <memory>, for one). Models do not allocate in the algorithms, so
+// drop them; rl::var/rl::atomic tracking is unaffected.
+#undef new
+#undef delete
+#undef malloc
+#undef calloc
+#undef realloc
+#undef free
+
+namespace lockstep::seam {
+
+// Layout assertions about shared memory hold in production only (Relacy's atomics are larger).
+inline constexpr bool is_model = true;
+
+// Where an operation was called from, captured by default arguments at the call site.
+struct site {
+  const char* fn;
+  const char* file;
+  unsigned line;
+  static constexpr site here(const char* f = __builtin_FUNCTION(), const char* fl = __builtin_FILE(),
+                             unsigned l = __builtin_LINE()) noexcept {
+    return {f, fl, l};
+  }
+  rl::debug_info info() const { return rl::debug_info(fn, file, line); }
+};
+
+constexpr rl::memory_order to_rl(order o) noexcept {
+  switch (o) {
+    case order::relaxed: return rl::mo_relaxed;
+    case order::acquire: return rl::mo_acquire;
+    case order::release: return rl::mo_release;
+    case order::acq_rel: return rl::mo_acq_rel;
+    case order::seq_cst: return rl::mo_seq_cst;
+  }
+  return rl::mo_seq_cst;
+}
+
+template <class T>
+class atomic {
+  // Relacy's futex model takes only rl::atomic<int>: keep 32-bit words as int inside.
+  using rep = std::conditional_t<std::is_same_v<T, std::uint32_t>, int, T>;
+
+ public:
+  explicit atomic(T v, site s = site::here()) { a_(s.info()).store(rep(v), rl::mo_relaxed); }
+  atomic(const atomic&) = delete;
+  atomic& operator=(const atomic&) = delete;
+
+  T load(order o, site s = site::here()) const { return T(a_(s.info()).load(to_rl(o))); }
+  void store(T v, order o, site s = site::here()) { a_(s.info()).store(rep(v), to_rl(o)); }
+  T exchange(T v, order o, site s = site::here()) { return T(a_(s.info()).exchange(rep(v), to_rl(o))); }
+  bool compare_exchange_strong(T& expected, T desired, order success, order failure,
+                               site s = site::here()) {
+    rep e = rep(expected);
+    const bool ok = a_(s.info()).compare_exchange_strong(e, rep(desired), to_rl(success), to_rl(failure));
+    expected = T(e);
+    return ok;
+  }
+  bool compare_exchange_weak(T& expected, T desired, order success, order failure,
+                             site s = site::here()) {
+    rep e = rep(expected);
+    const bool ok = a_(s.info()).compare_exchange_weak(e, rep(desired), to_rl(success), to_rl(failure));
+    expected = T(e);
+    return ok;
+  }
+  T fetch_add(T v, order o, site s = site::here()) { return T(a_(s.info()).fetch_add(rep(v), to_rl(o))); }
+  T fetch_sub(T v, order o, site s = site::here()) { return T(a_(s.info()).fetch_sub(rep(v), to_rl(o))); }
+  T fetch_or(T v, order o, site s = site::here()) { return T(a_(s.info()).fetch_or(rep(v), to_rl(o))); }
+  T fetch_and(T v, order o, site s = site::here()) { return T(a_(s.info()).fetch_and(rep(v), to_rl(o))); }
+
+ private:
+  template <class U>
+  friend auto* native_word(atomic<U>& a) noexcept;
+  rl::atomic<rep> a_;
+};
+
+using futex_word = atomic<std::uint32_t>;
+
+template <class U>
+auto* native_word(atomic<U>& a) noexcept {
+  return &a.a_;
+}
+
+template <class T>
+class var {
+ public:
+  explicit var(T v = T(), site s = site::here()) { v_(s.info()).store(v); }
+  T read(site s = site::here()) const { return v_(s.info()).load(); }
+  void write(T v, site s = site::here()) { v_(s.info()).store(v); }
+
+ private:
+  rl::var<T> v_;
+};
+
+[[noreturn]] inline void fatal(const char* msg, site s = site::here()) {
+  rl::ctx().fail_test(msg, rl::test_result_user_assert_failed, s.info());
+  std::abort();  // not reached: fail_test leaves this fiber for good
+}
+
+inline constexpr bool counts_futex_calls = false;
+
+// Relacy ignores the deadline's value: a wait with any deadline may time out, and any wait
+// may return spuriously; the model explores every such outcome.
+inline wait_result futex_wait(futex_word& w, std::uint32_t expected, scope, deadline d = no_deadline,
+                              site s = site::here()) {
+  timespec ts{};
+  const int r = rl::rl_futex(native_word(w), rl::RL_FUTEX_WAIT, int(expected),
+                             d == no_deadline ? nullptr : &ts, nullptr, 0, s.info());
+  switch (r) {
+    case 0: return wait_result::woken;
+    case rl::RL_EWOULDBLOCK: return wait_result::value_changed;
+    case rl::RL_ETIMEDOUT: return wait_result::timed_out;
+    case rl::RL_EINTR: return wait_result::interrupted;
+    default: fatal("unexpected result from Relacy's futex model", s);
+  }
+}
+
+inline int futex_wake(futex_word& w, int count, scope, site s = site::here()) {
+  return rl::rl_futex(native_word(w), rl::RL_FUTEX_WAKE, count, nullptr, nullptr, 0, s.info());
+}
+
+// A spin step is a yield point: Relacy then schedules the other threads, and a spin loop that
+// yields is not mistaken for a livelock.
+inline void spin_pause(site s = site::here()) { rl::yield(1, s.info()); }
+
+// The model explores interleavings exhaustively, so long spins only multiply states. Two steps
+// keep both outcomes of the spin phase (won while spinning / went to sleep) reachable.
+inline constexpr int max_spins = 2;
+
+inline std::uint32_t thread_id() { return std::uint32_t(rl::thread_index()) + 1; }
+
+// Relacy sees every atomic itself: ThreadSanitizer annotations have no meaning here.
+namespace tsan = tsan_off;
+
+}  // namespace lockstep::seam
