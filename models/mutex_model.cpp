@@ -1,0 +1,183 @@
+// models/mutex_model.cpp: Relacy models of <lockstep/mutex.hpp>, the production header itself.
+//
+// Each suite drives lockstep::mutex through the model seam. Relacy reports a DATA RACE on an
+// rl::var when two critical sections are not ordered by happens-before (mutual exclusion or a
+// memory order broken), DEADLOCK when every live thread sleeps (a lost wake-up or a stranded
+// sleeper), and USER ASSERT FAILED on the explicit checks below.
+//
+// Bounds: every thread runs at most two critical sections; 2-thread models search all
+// interleavings, 3-thread ones are context-bounded, the 4-thread one samples random schedules.
+// These are safety properties plus deadlock freedom on the explored executions, not a proof for
+// unbounded threads (docs/mutex.md says what the bound leaves out).
+#include "harness/harness.hpp"
+
+#include <lockstep/mutex.hpp>
+
+namespace {
+
+using lockstep::mutex;
+
+// Mutual exclusion, no deadlock, no lost wake-up: N threads x 2 locked increments of a plain
+// counter. The counter is an rl::var: an unordered pair of increments is a data race.
+template <unsigned N, int K>
+struct exclusion : rl::test_suite<exclusion<N, K>, N> {
+  mutex m;
+  rl::var<int> counter;
+
+  void before() { counter($) = 0; }
+  void thread(unsigned) {
+    for (int i = 0; i < K; ++i) {
+      m.lock();
+      RL_ASSERT(m.held_by_caller());
+      counter($) = counter($) + 1;
+      m.unlock();
+    }
+  }
+  void after() { RL_ASSERT(counter($) == int(K * N)); }
+};
+
+// Hand-off with nobody asleep: the taker only try_locks, so no futex wake can add an ordering
+// edge of the model's own. Only the lock's acquire/release orders the data.
+struct handoff : rl::test_suite<handoff, 2> {
+  mutex m;
+  rl::var<int> data;
+
+  void before() { data($) = 0; }
+  void thread(unsigned id) {
+    if (id == 0) {
+      m.lock();
+      data($) = data($) + 1;
+      m.unlock();
+    } else {
+      while (!m.try_lock()) rl::yield(1, $);
+      data($) = data($) + 1;
+      m.unlock();
+    }
+  }
+  void after() { RL_ASSERT(data($) == 2); }
+};
+
+// try_lock racing lock: a successful try_lock is a real critical section; a failed one changes
+// nothing. Every taken lock is counted once.
+struct trylock : rl::test_suite<trylock, 2> {
+  mutex m;
+  rl::var<int> counter;
+  rl::var<int> taken[2];
+
+  void before() {
+    counter($) = 0;
+    taken[0]($) = 0;
+    taken[1]($) = 0;
+  }
+  void thread(unsigned id) {
+    int mine = 0;
+    if (m.try_lock()) {
+      counter($) = counter($) + 1;
+      ++mine;
+      m.unlock();
+    }
+    m.lock();
+    counter($) = counter($) + 1;
+    ++mine;
+    m.unlock();
+    taken[id]($) = mine;
+  }
+  void after() { RL_ASSERT(counter($) == taken[0]($) + taken[1]($)); }
+};
+
+// Timed lock racing the holder and other waiters: a timed-out waiter leaves no trace that
+// could strand another (it may leave WAITERS set, which costs one spare wake, never a sleeper),
+// and the mutex stays fully usable afterwards.
+template <unsigned N>
+struct timed : rl::test_suite<timed<N>, N> {
+  mutex m;
+  rl::var<int> counter;
+  rl::var<int> taken[N];
+
+  void before() {
+    counter($) = 0;
+    for (unsigned i = 0; i < N; ++i) taken[i]($) = 0;
+  }
+  void thread(unsigned id) {
+    int mine = 0;
+    const std::error_code ec = m.lock_checked(lockstep::seam::clock::now() + std::chrono::seconds(1));
+    if (!ec) {
+      counter($) = counter($) + 1;
+      ++mine;
+      m.unlock();
+    } else {
+      RL_ASSERT(ec == std::errc::timed_out);
+      RL_ASSERT(!m.held_by_caller());
+    }
+    if (id != 0) {
+      m.lock();
+      counter($) = counter($) + 1;
+      ++mine;
+      m.unlock();
+    }
+    taken[id]($) = mine;
+  }
+  void after() {
+    int sum = 0;
+    for (unsigned i = 0; i < N; ++i) sum += taken[i]($);
+    RL_ASSERT(counter($) == sum);
+    RL_ASSERT(sum >= int(N) - 1);
+  }
+};
+
+// Ownership, as the definition of a mutex demands: a non-owner's unlock is refused and changes
+// nothing; the owner's relock is refused instead of deadlocking.
+struct ownership : rl::test_suite<ownership, 2> {
+  mutex m;
+  rl::atomic<int> step;
+  rl::var<int> data;
+
+  void before() {
+    step($).store(0, rl::mo_relaxed);
+    data($) = 0;
+  }
+  void thread(unsigned id) {
+    if (id == 0) {
+      m.lock();
+      RL_ASSERT(m.lock_checked() == std::errc::resource_deadlock_would_occur);
+      data($) = 1;
+      step($).store(1, rl::mo_release);
+      while (step($).load(rl::mo_acquire) != 2) rl::yield(1, $);
+      m.unlock();  // still ours: the intruder's unlock changed nothing
+    } else {
+      while (step($).load(rl::mo_acquire) != 1) rl::yield(1, $);
+      RL_ASSERT(m.unlock_checked() == std::errc::operation_not_permitted);
+      RL_ASSERT(!m.try_lock());
+      step($).store(2, rl::mo_release);
+      m.lock();
+      RL_ASSERT(data($) == 1);
+      m.unlock();
+    }
+  }
+};
+
+using lockstep::model::bounded;
+using lockstep::model::full;
+using lockstep::model::random;
+using lockstep::model::simulate;
+
+const lockstep::model::model models[] = {
+    {"exclusion_2t", "mutual exclusion; no deadlock or lost wake-up", 2, full(), simulate<exclusion<2, 1>>},
+    {"exclusion_2t_x2", "mutual exclusion over two rounds (relock races a waking sleeper)", 2, bounded(3),
+     simulate<exclusion<2, 2>>},
+    {"handoff_2t", "lock/unlock order the data with nobody asleep", 2, full(), simulate<handoff>},
+    {"ownership_2t", "non-owner unlock refused, owner relock refused, state unchanged", 2, bounded(3),
+     simulate<ownership>},
+    {"trylock_2t", "try_lock racing lock: exclusion, nothing changed on failure", 2, full(), simulate<trylock>},
+    {"timed_2t", "timed lock racing the holder: exclusion; a timeout changes nothing", 2, full(),
+     simulate<timed<2>>},
+    {"exclusion_3t", "mutual exclusion; no stranded sleeper with two sleepers", 3, bounded(3),
+     simulate<exclusion<3, 1>>},
+    {"timed_3t", "timeouts racing a wake: no stranded sleeper", 3, bounded(2), simulate<timed<3>>},
+    {"exclusion_4t", "mutual exclusion; no deadlock (random schedules)", 4, random(200000),
+     simulate<exclusion<4, 2>>},
+};
+
+}  // namespace
+
+LOCKSTEP_MODEL_MAIN(models)
