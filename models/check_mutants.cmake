@@ -1,4 +1,5 @@
 # cmake -DHEADERS=dir -DREGISTERED="a;b" -P check_mutants.cmake
+cmake_policy(VERSION 3.25)
 # (REGISTERED is comma-separated.) Fails unless the mutation points in the headers and the rows of mutants.tsv are the same set.
 file(GLOB_RECURSE headers ${HEADERS}/*.hpp)
 string(REPLACE "," ";" REGISTERED "${REGISTERED}")

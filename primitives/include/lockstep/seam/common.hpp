@@ -35,7 +35,7 @@ using deadline = clock::time_point;
 inline constexpr deadline no_deadline = deadline::max();
 
 // Mutation points. A mutant is a deliberately broken variant of the production source that a
-// model must catch. It is a visible, minimal `if constexpr (seam::mutant("name"))` at the very
+// model must catch. It is a visible, minimal `if constexpr (seam::mutant(NAME))` at the very
 // line it breaks, compiled in only when a model build defines LOCKSTEP_MUTANT="name"; the
 // production seam refuses that macro, so no mutant can reach a user.
 #if defined(LOCKSTEP_MUTANT)
