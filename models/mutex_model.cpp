@@ -100,7 +100,7 @@ struct timed : rl::test_suite<timed<N>, N> {
   }
   void thread(unsigned id) {
     int mine = 0;
-    const std::error_code ec = m.lock_checked(lockstep::seam::clock::now() + std::chrono::seconds(1));
+    const std::error_code ec = m.lock_checked(lockstep::seam::now() + std::chrono::seconds(1));
     if (!ec) {
       counter($) = counter($) + 1;
       ++mine;

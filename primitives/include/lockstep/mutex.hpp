@@ -209,6 +209,8 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
       if (word_.compare_exchange_strong(cur, take, order::acquire, order::relaxed)) return status::ok;
       continue;  // cur now holds what we lost to
     }
+    // A deadline already past never sleeps (and so leaves no WAITERS bit behind for nothing).
+    if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
     if ((cur & waiters) == 0 && !seam::mutant("mutex.sleep_without_waiters_bit")) {
       if (!word_.compare_exchange_strong(cur, cur | waiters, order::relaxed, order::relaxed)) continue;
       cur |= waiters;

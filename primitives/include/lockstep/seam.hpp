@@ -11,6 +11,7 @@
 //                        reports any access not ordered by happens-before as a data race
 //   futex_wait(w, expected, scope, deadline) -> wait_result
 //   futex_wake(w, count, scope) -> number woken
+//   now()                the current time on the deadline clock (fixed in the model)
 //   spin_pause()         one step of a bounded spin (PAUSE; a yield point in the model)
 //   max_spins            how many spin steps an algorithm may take before it sleeps
 //   thread_id()          the caller's nonzero id, < 2^30, unique among live threads (and, in

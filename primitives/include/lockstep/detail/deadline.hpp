@@ -17,7 +17,7 @@ namespace lockstep::detail {
 template <class Rep, class Period>
 seam::deadline deadline_after(const std::chrono::duration<Rep, Period>& d) {
   using namespace std::chrono;
-  const seam::deadline now = seam::clock::now();
+  const seam::deadline now = seam::now();
   if (d <= d.zero()) return now;
   if (duration<double>(d) >= duration<double>(seam::deadline::max() - now)) return seam::no_deadline;
   return now + ceil<seam::clock::duration>(d);

@@ -165,6 +165,9 @@ inline int futex_wake(futex_word& w, int count, scope s) noexcept {
   return static_cast<int>(woken);
 }
 
+// The time deadlines are measured against.
+inline deadline now() noexcept { return clock::now(); }
+
 inline void spin_pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();

@@ -163,6 +163,11 @@ inline int futex_wake(futex_word& w, int count, scope, site s = site::here()) {
   return rl::rl_futex(native_word(w), rl::RL_FUTEX_WAKE, count, nullptr, nullptr, 0, s.info());
 }
 
+// Time does not pass in the model: timeouts come only from the futex model, which may time
+// out any wait that has a deadline. A fixed "now" also keeps every replay of an execution
+// identical, which Relacy requires (a real clock would make a long run time out differently).
+inline deadline now() noexcept { return deadline{}; }
+
 // A spin step is a yield point: Relacy then schedules the other threads, and a spin loop that
 // yields is not mistaken for a livelock.
 inline void spin_pause(site s = site::here()) { rl::yield(1, s.info()); }
