@@ -179,7 +179,12 @@ inline void spin_pause() noexcept {
 // Spin steps before sleeping. A wake-up across CPUs costs tens of microseconds on a VM, so a
 // short spin that catches a lock released "soon" pays; an unbounded one burns a CPU the owner
 // may need. docs/performance.md has the measurement behind the number.
+// LOCKSTEP_MAX_SPINS overrides it for the benchmarks' spin sweep (bench/CMakeLists.txt) only.
+#if defined(LOCKSTEP_MAX_SPINS)
+inline constexpr int max_spins = LOCKSTEP_MAX_SPINS;
+#else
 inline constexpr int max_spins = 100;
+#endif
 
 // --- thread identity ---------------------------------------------------------------------------
 namespace detail {
