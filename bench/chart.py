@@ -11,7 +11,7 @@ import math
 from xml.sax.saxutils import escape
 
 WIDTH = 960
-LABEL_W = 290  # room for the subject names, left of the plot
+LABEL_W = 330  # room for the subject names, left of the plot
 VALUE_W = 120  # room for the value text, right of the longest bar
 ROW_H = 22
 TITLE_H = 34

@@ -3,9 +3,11 @@
 //
 // Each round trip is timed on its own (one clock read per round trip, which is included: see
 // reference/steady_clock::now), so the report carries the median and the 99th percentile, not
-// only the mean. Peers: sem_t, the std and boost semaphores, a pipe (kernel IPC), and a
+// only the mean. lockstep's semaphores against:  sem_t, the std and boost semaphores, a pipe (kernel IPC), and a
 // busy-polled counter that never sleeps (the floor).
 #include "peers/semaphores.hpp"
+
+#include <lockstep/semaphore.hpp>
 
 #include <atomic>
 #include <semaphore>
@@ -49,6 +51,9 @@ void pingpong(benchmark::State& state) {
 }
 
 const bool registered = [] {
+  add_timed("pingpong/lockstep::binary_semaphore", pingpong<lockstep::binary_semaphore>);
+  add_timed("pingpong/lockstep::counting_semaphore", pingpong<lockstep::counting_semaphore<>>);
+  add_timed("pingpong/lockstep::interprocess_binary_semaphore", pingpong<lockstep::interprocess_binary_semaphore>);
   add_timed("pingpong/floor: busy-poll", pingpong<spin_semaphore>);
   add_timed("pingpong/sem_t", pingpong<posix_semaphore>);
   add_timed("pingpong/std::binary_semaphore", pingpong<std::binary_semaphore>);

@@ -4,6 +4,7 @@
 #include "peers/semaphores.hpp"
 
 #include <lockstep/mutex.hpp>
+#include <lockstep/semaphore.hpp>
 
 #include <mutex>
 #include <semaphore>
@@ -33,6 +34,7 @@ const bool registered = [] {
   add("mutex_uncontended/lockstep::mutex", lock_unlock<lockstep::mutex>);
   add("mutex_uncontended/lockstep::interprocess_mutex", lock_unlock<lockstep::interprocess_mutex>);
   add("mutex_uncontended/floor: CAS + store", lock_unlock<cas_store_floor>);
+  add("mutex_uncontended/floor: CAS + CAS", lock_unlock<cas_cas_floor>);
   add("mutex_uncontended/futex mutex, no owner", lock_unlock<unowned_futex>);
   add("mutex_uncontended/TAS spinlock", lock_unlock<tas_spinlock>);
   add("mutex_uncontended/std::mutex", lock_unlock<std::mutex>);
@@ -41,6 +43,10 @@ const bool registered = [] {
   add("mutex_uncontended/pthread process-shared", lock_unlock<pthread_lock<pthread_kind::process_shared>>);
   add("mutex_uncontended/boost interprocess_mutex", lock_unlock<boost_interprocess_mutex>);
 
+  add("semaphore_uncontended/lockstep::counting_semaphore", release_acquire<lockstep::counting_semaphore<>>);
+  add("semaphore_uncontended/lockstep::binary_semaphore", release_acquire<lockstep::binary_semaphore>);
+  add("semaphore_uncontended/lockstep::interprocess_binary_semaphore",
+      release_acquire<lockstep::interprocess_binary_semaphore>);
   add("semaphore_uncontended/sem_t", release_acquire<posix_semaphore>);
   add("semaphore_uncontended/std::counting_semaphore", release_acquire<std::counting_semaphore<>>);
   add("semaphore_uncontended/std::binary_semaphore", release_acquire<std::binary_semaphore>);

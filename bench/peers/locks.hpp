@@ -5,6 +5,7 @@
 // only as yardsticks:
 //   cas_store_floor   the least any lock can do: one acquire CAS and one release store on a
 //                     private word (a CAS spinlock); the uncontended target is stated against it
+//   cas_cas_floor     the least a lock that may sleep can do: the same with a CAS as release
 //   tas_spinlock      test-and-test-and-set: never sleeps, the floor for hand-off latency
 //   unowned_futex     Drepper's "mutex3" (Futexes Are Tricky, 2011): a futex mutex that keeps
 //                     no owner; lockstep::mutex minus it is the price of ownership checking
@@ -22,7 +23,12 @@
 
 namespace lockstep_bench {
 
-class cas_store_floor {
+// One acquire CAS; the release is a store (cas_store_floor) or a CAS (cas_cas_floor). The second
+// is the least a lock that may sleep must do: its unlock has to learn, in the same atomic step
+// that frees the word, whether someone sleeps on it (or that sleeper could be missed), so its
+// release is a read-modify-write, not a store.
+template <bool RmwRelease>
+class cas_floor {
  public:
   void lock() noexcept {
     std::uint32_t expected = 0;
@@ -31,11 +37,20 @@ class cas_store_floor {
       lockstep::seam::spin_pause();
     }
   }
-  void unlock() noexcept { word_.store(0, std::memory_order_release); }
+  void unlock() noexcept {
+    if constexpr (RmwRelease) {
+      std::uint32_t expected = 1;
+      word_.compare_exchange_strong(expected, 0, std::memory_order_release, std::memory_order_relaxed);
+    } else {
+      word_.store(0, std::memory_order_release);
+    }
+  }
 
  private:
   std::atomic<std::uint32_t> word_{0};
 };
+using cas_store_floor = cas_floor<false>;
+using cas_cas_floor = cas_floor<true>;
 
 class tas_spinlock {
  public:
