@@ -125,6 +125,35 @@ struct timed : rl::test_suite<timed<N>, N> {
   }
 };
 
+// A timed waiter that is woken, finds the lock taken again by a barging thread and then sees
+// its deadline pass: it consumed the one FUTEX_WAKE, so it must leave WAITERS set (I4) or the
+// other sleeper is stranded. Thread 0 releases and barges back in; 1 waits with a deadline;
+// 2 waits without one.
+struct timeout_after_wake : rl::test_suite<timeout_after_wake, 3> {
+  mutex m;
+  rl::var<int> counter;
+
+  void before() { counter($) = 0; }
+  void thread(unsigned id) {
+    if (id == 0) {
+      for (int i = 0; i < 2; ++i) {
+        m.lock();
+        counter($) = counter($) + 1;
+        m.unlock();
+      }
+    } else if (id == 1) {
+      if (!m.lock_checked(lockstep::seam::now() + std::chrono::seconds(1))) {
+        counter($) = counter($) + 1;
+        m.unlock();
+      }
+    } else {
+      m.lock();
+      counter($) = counter($) + 1;
+      m.unlock();
+    }
+  }
+};
+
 // Ownership, as the definition of a mutex demands: a non-owner's unlock is refused and changes
 // nothing; the owner's relock is refused instead of deadlocking.
 struct ownership : rl::test_suite<ownership, 2> {
@@ -174,6 +203,8 @@ const lockstep::model::model models[] = {
     {"exclusion_3t", "mutual exclusion; no stranded sleeper with two sleepers", 3, bounded(3),
      simulate<exclusion<3, 1>>},
     {"timed_3t", "timeouts racing a wake: no stranded sleeper", 3, bounded(2), simulate<timed<3>>},
+    {"timeout_after_wake_3t", "a timed waiter woken then timed out strands no other sleeper", 3, random(1000000),
+     simulate<timeout_after_wake>},
     {"exclusion_4t", "mutual exclusion; no deadlock (random schedules)", 4, random(200000),
      simulate<exclusion<4, 2>>},
 };

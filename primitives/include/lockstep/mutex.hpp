@@ -35,7 +35,9 @@
 //                   and the unlock that clears such a word wakes one thread.
 //   I4 (no         A thread that takes the lock after having gone through the sleeping path
 //       stranded    takes it as me|WAITERS: its wake-up consumed the one FUTEX_WAKE, others
-//       sleeper)    may still sleep, so its own unlock must wake the next.
+//       sleeper)    may still sleep, so its own unlock must wake the next. For the same reason
+//                   a thread that leaves without the lock (a timeout) after a wake-up leaves
+//                   WAITERS set on the held word.
 //   I5 (exact       A thread reads its own id in the word only while it holds the mutex: by I2
 //       ownership)  nobody else writes that id, and by per-location coherence the thread
 //                   cannot read a value older than its own last write (the unlock that
@@ -202,6 +204,7 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
   }
 
   // Phase 2: announce that we sleep (WAITERS), then sleep while the word is unchanged.
+  bool slept = false;  // a futex_wait returned: we may hold the wake meant for another sleeper
   for (;;) {
     if (cur == unlocked) {
       // By I4 we take it with WAITERS set: other sleepers may remain.
@@ -210,7 +213,11 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
       continue;  // cur now holds what we lost to
     }
     // A deadline already past never sleeps (and so leaves no WAITERS bit behind for nothing).
-    if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
+    // After a wake-up, by I4, we leave only through the futex_wait below: it sets WAITERS first
+    // and returns at once on a past deadline.
+    if (d != seam::no_deadline && (!slept || seam::mutant("mutex.timeout_after_wake_skips_waiters")) &&
+        seam::now() >= d)
+      return status::timed_out;
     if ((cur & waiters) == 0 && !seam::mutant("mutex.sleep_without_waiters_bit")) {
       if (!word_.compare_exchange_strong(cur, cur | waiters, order::relaxed, order::relaxed)) continue;
       cur |= waiters;
@@ -218,6 +225,7 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
     // By I3 the kernel sleeps us only if the word still carries WAITERS.
     const seam::wait_result r = seam::futex_wait(word_, cur, Scope, d);
     if (r == seam::wait_result::timed_out) return status::timed_out;  // we changed nothing but WAITERS
+    slept = true;
     if constexpr (seam::mutant("mutex.no_recheck_after_wake"))
       if (r == seam::wait_result::woken) return status::ok;
     cur = word_.load(order::relaxed);

@@ -163,10 +163,15 @@ inline int futex_wake(futex_word& w, int count, scope, site s = site::here()) {
   return rl::rl_futex(native_word(w), rl::RL_FUTEX_WAKE, count, nullptr, nullptr, 0, s.info());
 }
 
-// Time does not pass in the model: timeouts come only from the futex model, which may time
-// out any wait that has a deadline. A fixed "now" also keeps every replay of an execution
-// identical, which Relacy requires (a real clock would make a long run time out differently).
-inline deadline now() noexcept { return deadline{}; }
+// Time in the model: each reading is, at the model checker's choice, "early" (the epoch) or
+// "late" (an hour on). A deadline set from an early reading (now() + a timeout under an hour)
+// may thus be seen as passed at any later check, and Relacy explores both outcomes at every
+// check, deterministically on replay (unlike a real clock). Readings need not be monotonic:
+// lockstep's algorithms only compare a reading with a deadline. The futex model, separately,
+// may time out any wait that has a deadline.
+inline deadline now() {
+  return rl::rand(2) == 0 ? deadline{} : deadline{} + std::chrono::hours(1);
+}
 
 // A spin step is a yield point: Relacy then schedules the other threads, and a spin loop that
 // yields is not mistaken for a livelock.
