@@ -29,6 +29,7 @@
 #include <vector>
 
 #include <pthread.h>
+#include <sys/mman.h>
 
 using namespace std::chrono_literals;
 using lockstep::binary_semaphore;
@@ -229,6 +230,17 @@ TEST_SUITE("futex syscalls") {
     CHECK(s.waiting() == 0);  // the woken thread deregistered as it took its token
     s.release();              // nobody sleeps now: no syscall
     CHECK(calls.wakes() == 1);
+  }
+
+  TEST_CASE("the release's wake may hit memory the woken waiter already unmapped: harmless (I4)") {
+    // The window between a release's CAS and its futex_wake cannot be hit on demand, so make the
+    // wake it ends with directly: on a process-shared word whose mapping is gone (EFAULT).
+    void* p = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(p != MAP_FAILED);
+    auto* word = ::new (p) seam::futex_word(0);
+    REQUIRE(::munmap(p, 4096) == 0);
+    CHECK(seam::futex_wake(*word, 1, seam::scope::process_shared) == 0);
+    CHECK(seam::futex_wake(*word, 1, seam::scope::process_private) == 0);
   }
 
   TEST_CASE("release(n) wakes n sleepers with one syscall") {

@@ -161,7 +161,14 @@ inline int futex_wake(futex_word& w, int count, scope s) noexcept {
   LOCKSTEP_COUNT_FUTEX(futex_wake_calls);
   const int op = FUTEX_WAKE | (s == scope::process_private ? FUTEX_PRIVATE_FLAG : 0);
   const long woken = ::syscall(SYS_futex, native_word(w), op, count, nullptr, nullptr, 0);
-  if (woken < 0) fatal("futex(FUTEX_WAKE) failed: word not mapped, or not 4-byte aligned");
+  // A wake may come after the word's owner is gone: a woken waiter may free or unmap the memory
+  // before the waker's futex_wake (semaphore.hpp I4). A process-shared wake on unmapped memory
+  // then fails with EFAULT, and one on memory reused for a PI futex with EINVAL; neither is an
+  // error of the caller's, and nobody is left to wake. glibc's futex_wake ignores both alike.
+  if (woken < 0) {
+    if (errno == EFAULT || errno == EINVAL) return 0;
+    fatal("futex(FUTEX_WAKE) failed");
+  }
   return static_cast<int>(woken);
 }
 
