@@ -197,8 +197,8 @@ int main(int argc, char** argv, const model* models, std::size_t count) {
       path = o.trace_dir + "/" + bin + "." + m.name + ".trace";
       std::ofstream f(path);
       f << "# binary: " << bin << "\n# model: " << m.name << "\n# property: " << m.property
-        << "\n# mutant: " << (mutant.empty() ? "none" : std::string(mutant)) << "\n# search: " << describe(how)
-        << "\n# result: " << kind << "\n" << rbuf.text();
+        << "\n# threads: " << m.threads << "\n# mutant: " << (mutant.empty() ? "none" : std::string(mutant))
+        << "\n# search: " << describe(how) << "\n# result: " << kind << "\n" << rbuf.text();
       if (!f) std::fprintf(stderr, "warning: could not write %s\n", path.c_str());
     }
     if (mutant.empty()) {

@@ -10,7 +10,9 @@
 //   --run NAME             run only this model (repeatable; default: all)
 //   --search full|bound|random, --bound K, --iterations N
 //                          override the model's own search
-//   --trace-dir DIR        on a failure, write Relacy's full report to DIR/<binary>.<model>.trace
+//   --trace-dir DIR        on a failure, write Relacy's full report to DIR/<binary>.<model>.trace,
+//                          after "# key: value" lines (binary, model, property, threads, mutant,
+//                          search, result); tools/swimlane.py turns it into a swimlane
 //   --quiet                no progress lines
 // Output: one line per model, machine-readable key=value after a fixed prefix:
 //   RESULT model=NAME threads=N search=S iterations=I time_ms=T result=PASS|<failure kind>
