@@ -33,28 +33,13 @@ void assert_settled(const S& s, long released, long taken) {
   RL_ASSERT(s.waiting() == 0 || (S::max_waiting() == 1 && s.waiting() == 1));
 }
 
-// One release, one blocking acquire: the acquirer may take it on the fast path, while
-// spinning, or after sleeping; the data written before release() is visible after acquire().
-struct release_acquire : rl::test_suite<release_acquire, 2> {
-  counting_semaphore<2> s{0};
-  rl::var<int> data;
-
-  void before() { data($) = 0; }
-  void thread(unsigned id) {
-    if (id == 0) {
-      data($) = 42;
-      s.release();
-    } else {
-      s.acquire();
-      RL_ASSERT(data($) == 42);
-    }
-  }
-  void after() { assert_settled(s, 1, 1); }
-};
-
-// The same hand-off with nobody asleep: the taker only try_acquires, so no futex wake can add
-// an ordering edge of the model's own. Only the semaphore's release/acquire orders the data.
-struct handoff_awake : rl::test_suite<handoff_awake, 2> {
+// One release, one acquire; the data written before release() is visible after acquire().
+// Awake = false: the taker blocks in acquire(), so it may take the token on the fast path,
+// while spinning, or after sleeping (no lost wake-up). Awake = true: the taker only
+// try_acquires, so nobody sleeps and no futex wake can add an ordering edge of the model's
+// own: only the semaphore's release/acquire orders the data.
+template <bool Awake>
+struct handoff : rl::test_suite<handoff<Awake>, 2> {
   binary_semaphore s{0};
   rl::var<int> data;
 
@@ -63,10 +48,13 @@ struct handoff_awake : rl::test_suite<handoff_awake, 2> {
     if (id == 0) {
       data($) = 42;
       s.release();
-    } else {
-      while (!s.try_acquire()) rl::yield(1, $);
-      RL_ASSERT(data($) == 42);
+      return;
     }
+    if (Awake)
+      while (!s.try_acquire()) rl::yield(1, $);
+    else
+      s.acquire();
+    RL_ASSERT(data($) == 42);
   }
   void after() { assert_settled(s, 1, 1); }
 };
@@ -199,9 +187,9 @@ using saturating = counting_semaphore<0x7fff'ffff>;  // one sleeper bit: SAT = 1
 
 const lockstep::model::model models[] = {
     {"release_acquire_2t", "release data visible after acquire; no lost wake-up; tokens conserved", 2, full(),
-     simulate<release_acquire>},
+     simulate<handoff<false>>},
     {"handoff_awake_2t", "release/acquire order the data with nobody asleep (no futex edge)", 2, full(),
-     simulate<handoff_awake>},
+     simulate<handoff<true>>},
     {"timeout_race_2t", "a timeout racing a release loses no token and leaves no registration", 2, full(),
      simulate<timeout_race>},
     {"binary_cap_2t", "binary never exceeds 1: of two racing releases one is refused, nothing changed", 2, full(),
