@@ -606,7 +606,12 @@ def read_stamp(page: Path) -> dict[str, str] | None:
 def md_inline(ops) -> str:
     fmt = {"verb": "**{}**", "obj": "`{}`", "val": "{}", "order": "*{}*", "outcome": "{}", "warn": "**{}**",
            "text": "{}"}
-    return "".join(fmt[s].format(md_text(t) if s not in ("obj",) else t) if t.strip() else t for s, t in ops)
+    out = []
+    for style, t in ops:  # emphasis must hug its text: "** x**" is not bold in CommonMark
+        core = t.strip()
+        lead, trail = t[: len(t) - len(t.lstrip())], t[len(t.rstrip()):]
+        out.append(lead + fmt[style].format(core if style == "obj" else md_text(core)) + trail if core else t)
+    return "".join(out)
 
 
 def md_text(t: str) -> str:
