@@ -1,6 +1,6 @@
 // stress/common.hpp: what every stress run shares: its command line, a start line for threads
 // and processes, forking a child and judging how it ended, one object in a MAP_SHARED mapping,
-// and the report line. The unit tests reuse the process helpers (primitives/tests/death.hpp).
+// rounds under a watchdog that fails a hung run, and the report line. The unit tests reuse the process helpers (primitives/tests/death.hpp).
 //
 // Nothing here uses a lockstep primitive: the harness must not depend on what it checks.
 #pragma once
@@ -53,7 +53,7 @@ inline bool parse_number(const char* text, double lo, double hi, double& out) {
 }
 }  // namespace detail
 
-// Parses --threads N --processes N --iterations N --seconds S over `defaults`. --help prints
+// Parses --threads N --processes N --iterations N --seconds S --stall S over `defaults`. --help prints
 // the usage and exits 0; anything wrong (unknown flag, missing or malformed value, out of
 // range) is named on stderr with the usage, and the run exits 2 before doing anything.
 inline options parse_options(int argc, char** argv, options defaults) {
