@@ -86,7 +86,8 @@ class basic_mutex {
   [[nodiscard]] bool try_lock() noexcept {
     seam::tsan::pre_lock(this, seam::tsan::try_lock);
     std::uint32_t cur = unlocked;
-    const bool ok = word_.compare_exchange_strong(cur, seam::thread_id(), order::acquire, order::relaxed);
+    const bool ok = word_.compare_exchange_strong(
+        cur, seam::thread_id(), seam::mutant("mutex.try_lock_relaxed") ? order::relaxed : order::acquire, order::relaxed);
     seam::tsan::post_lock(this, ok ? seam::tsan::try_lock : seam::tsan::try_lock | seam::tsan::try_lock_failed);
     return ok;
   }
@@ -199,7 +200,9 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
   for (int i = 0; i < seam::max_spins && (cur & waiters) == 0; ++i) {
     seam::spin_pause();
     cur = word_.load(order::relaxed);
-    if (cur == unlocked && word_.compare_exchange_strong(cur, me, order::acquire, order::relaxed))
+    if (cur == unlocked &&
+        word_.compare_exchange_strong(cur, me, seam::mutant("mutex.spin_take_relaxed") ? order::relaxed : order::acquire,
+                                      order::relaxed))
       return status::ok;
   }
 
@@ -209,7 +212,10 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
     if (cur == unlocked) {
       // By I4 we take it with WAITERS set: other sleepers may remain.
       const std::uint32_t take = seam::mutant("mutex.sleeper_takes_uncontended") ? me : me | waiters;
-      if (word_.compare_exchange_strong(cur, take, order::acquire, order::relaxed)) return status::ok;
+      if (word_.compare_exchange_strong(cur, take,
+                                        seam::mutant("mutex.contended_take_relaxed") ? order::relaxed : order::acquire,
+                                        order::relaxed))
+        return status::ok;
       continue;  // cur now holds what we lost to
     }
     // A deadline already past never sleeps (and so leaves no WAITERS bit behind for nothing).
@@ -236,7 +242,7 @@ template <seam::scope Scope>
 detail::status basic_mutex<Scope>::release_contended(std::uint32_t me, std::uint32_t cur) noexcept {
   if ((cur & tid_mask) != me) return status::not_owner;  // by I5; nothing was changed
   // cur == me|WAITERS, and by I2 nobody else may change it: a plain store releases.
-  word_.store(unlocked, order::release);
+  word_.store(unlocked, seam::mutant("mutex.contended_unlock_relaxed") ? order::relaxed : order::release);
   if constexpr (!seam::mutant("mutex.unlock_no_wake")) seam::futex_wake(word_, 1, Scope);
   return status::ok;
 }
