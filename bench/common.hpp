@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -43,14 +44,20 @@ class cpu_pin {
  public:
   explicit cpu_pin(int k) {
     if (::pthread_getaffinity_np(::pthread_self(), sizeof saved_, &saved_) != 0) return;
-    if (CPU_COUNT(&saved_) < 2) return;
+    // Choose among the CPUs the process may use, as seen before any thread was pinned: a thread
+    // inherits its creator's (pinned) mask, which would leave it one CPU to choose from.
+    static const cpu_set_t allowed = saved_;
+    if (CPU_COUNT(&allowed) < 2) return;
     int seen = 0;
     for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
-      if (!CPU_ISSET(cpu, &saved_) || seen++ != k) continue;
+      if (!CPU_ISSET(cpu, &allowed) || seen++ != k) continue;
       cpu_set_t one;
       CPU_ZERO(&one);
       CPU_SET(cpu, &one);
       if (const int e = ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one)) die("pthread_setaffinity_np", e);
+      // The kernel migrates the thread before the call returns; check, so that a figure never
+      // claims two CPUs it did not have.
+      if (::sched_getcpu() != cpu) die("pinned thread runs on another CPU", EINVAL);
       pinned_ = true;
       return;
     }
