@@ -31,6 +31,7 @@ class Display:
         self.lock = threading.Lock()
         self.running: list[Run] = []
         self.drawn = 0  # status lines currently on screen
+        self.partial = False  # a transient line is on screen, the cursor after it
         self.last_logged: dict[int, float] = {}
 
     def log(self, text: str) -> None:
@@ -48,11 +49,17 @@ class Display:
         with self.lock:
             self.stream.write("\r\x1b[K" + text[:width])
             self.stream.flush()
+            self.partial = True
+
+    def build_line(self, line: str) -> None:
+        """A line of setup, configure or build output: kept if it says something lasting."""
+        keep = line.startswith(("setup:", "building", "-- Configuring done", "FAILED", "error"))
+        (self.log if keep else self.transient)(line)
 
     def end_transient(self) -> None:
         if self.tty:
             with self.lock:
-                self.stream.write("\r\x1b[K")
+                self._erase()
                 self.stream.flush()
 
     def status(self, run: Run) -> str:
@@ -82,6 +89,9 @@ class Display:
                     print(self.status(run), file=self.stream, flush=True)
 
     def _erase(self) -> None:
+        if self.partial:
+            self.stream.write("\r\x1b[K")
+            self.partial = False
         if self.tty and self.drawn:
             self.stream.write(f"\x1b[{self.drawn}F\x1b[J")
         self.drawn = 0
