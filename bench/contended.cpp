@@ -24,7 +24,7 @@ void shared_counter(benchmark::State& state) {
   std::latch start(2);
   std::uint64_t counts[2] = {};
 
-  auto work = [&](int self) {
+  auto peer_work = [&] {
     const cpu_pin there(1);
     std::uint64_t mine = 0;
     start.arrive_and_wait();
@@ -34,11 +34,11 @@ void shared_counter(benchmark::State& state) {
       lock.unlock();
       ++mine;
     }
-    counts[self] = mine;
+    counts[1] = mine;
   };
 
   for (auto _ : state) {
-    std::thread peer(work, 1);
+    std::thread peer(peer_work);
     // This thread works too, and ends the window: it reads the clock every 64 increments so
     // that the clock is not what is measured.
     std::uint64_t mine = 0;
