@@ -13,6 +13,7 @@
 #include <lockstep/mutex.hpp>
 
 #include "death.hpp"
+#include "support.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -33,6 +34,8 @@ using namespace std::chrono_literals;
 using lockstep::interprocess_mutex;
 using lockstep::mutex;
 namespace seam = lockstep::seam;
+using lockstep::test::eventually;
+using lockstep::test::futex_calls;
 using steady = std::chrono::steady_clock;
 using sys = std::chrono::system_clock;
 using std::errc;
@@ -45,30 +48,6 @@ static_assert(std::is_standard_layout_v<interprocess_mutex>);
 constinit mutex global_mutex;
 
 namespace {
-
-// Futex syscalls made by this process since construction. The counters are process-wide, and
-// doctest runs one test at a time, so a delta belongs to the test that measures it.
-class futex_calls {
- public:
-  std::uint64_t waits() const { return seam::futex_wait_calls.load() - wait0_; }
-  std::uint64_t wakes() const { return seam::futex_wake_calls.load() - wake0_; }
-
- private:
-  std::uint64_t wait0_ = seam::futex_wait_calls.load();
-  std::uint64_t wake0_ = seam::futex_wake_calls.load();
-};
-
-// Polls until pred() holds; false if it still does not after `limit` (then the test fails
-// instead of hanging).
-template <class Pred>
-bool eventually(Pred pred, steady::duration limit = 10s) {
-  const auto give_up = steady::now() + limit;
-  while (!pred()) {
-    if (steady::now() > give_up) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 // Waits until some thread has entered futex_wait since `calls` was made: it set WAITERS first.
 bool someone_sleeps(const futex_calls& calls) {

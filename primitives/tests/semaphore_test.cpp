@@ -16,6 +16,7 @@
 #include <lockstep/semaphore.hpp>
 
 #include "death.hpp"
+#include "support.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -37,6 +38,8 @@ using lockstep::counting_semaphore;
 using lockstep::interprocess_binary_semaphore;
 using lockstep::interprocess_counting_semaphore;
 namespace seam = lockstep::seam;
+using lockstep::test::eventually;
+using lockstep::test::futex_calls;
 using steady = std::chrono::steady_clock;
 using sys = std::chrono::system_clock;
 using std::errc;
@@ -58,29 +61,11 @@ constinit binary_semaphore global_semaphore{1};
 
 namespace {
 
-// Futex syscalls made by this process since construction (process-wide counters; doctest runs
-// one test at a time, so a delta belongs to the test that measures it).
-struct syscalls {
-  std::uint64_t wait0 = seam::futex_wait_calls.load();
-  std::uint64_t wake0 = seam::futex_wake_calls.load();
-  std::uint64_t waits() const { return seam::futex_wait_calls.load() - wait0; }
-  std::uint64_t wakes() const { return seam::futex_wake_calls.load() - wake0; }
-};
-
-// Polls pred() every millisecond for up to 10 s; false if it never held (the test then fails
-// instead of hanging).
-template <class Pred>
-bool within_10s(Pred pred) {
-  for (const auto give_up = steady::now() + 10s; !pred(); std::this_thread::sleep_for(1ms))
-    if (steady::now() > give_up) return false;
-  return true;
-}
-
 // Until `n` threads are registered in `s` and have entered futex_wait at least `n` times since
 // `calls`: then they are asleep, or about to be (and then the kernel's compare catches any change).
 template <class S>
-bool asleep(const S& s, std::ptrdiff_t n, const syscalls& calls) {
-  return within_10s([&] { return s.waiting() == n && calls.waits() >= std::uint64_t(n); });
+bool asleep(const S& s, std::ptrdiff_t n, const futex_calls& calls) {
+  return eventually([&] { return s.waiting() == n && calls.waits() >= std::uint64_t(n); });
 }
 
 double ms_since(steady::time_point t0) { return std::chrono::duration<double, std::milli>(steady::now() - t0).count(); }
@@ -126,7 +111,7 @@ TEST_SUITE("basics") {
 
   TEST_CASE("try_acquire on zero fails, never blocks, and changes nothing") {
     binary_semaphore s{0};
-    syscalls calls;
+    futex_calls calls;
     CHECK_FALSE(s.try_acquire());
     CHECK(s.value() == 0);
     CHECK(s.waiting() == 0);
@@ -206,7 +191,7 @@ TEST_SUITE("bad input") {
 TEST_SUITE("futex syscalls") {
   TEST_CASE("uncontended acquire, try_acquire, timed acquire and release make no futex syscall") {
     counting_semaphore<> s{0};
-    syscalls calls;
+    futex_calls calls;
     for (int i = 0; i < 1000; ++i) {
       s.release();
       s.acquire();
@@ -221,7 +206,7 @@ TEST_SUITE("futex syscalls") {
 
   TEST_CASE("a release wakes only when a thread sleeps: one wake for one sleeper") {
     binary_semaphore s{0};
-    syscalls calls;
+    futex_calls calls;
     acquirers a(s, 1);
     REQUIRE(asleep(s, 1, calls));
     s.release();
@@ -246,7 +231,7 @@ TEST_SUITE("futex syscalls") {
   TEST_CASE("release(n) wakes n sleepers with one syscall") {
     constexpr int n = 4;
     counting_semaphore<> s{0};
-    syscalls calls;
+    futex_calls calls;
     acquirers a(s, n);
     REQUIRE(asleep(s, n, calls));
     s.release(n);
@@ -259,11 +244,11 @@ TEST_SUITE("futex syscalls") {
 
   TEST_CASE("release(n) with more sleepers than n wakes n; the rest sleep on") {
     counting_semaphore<> s{0};
-    syscalls calls;
+    futex_calls calls;
     acquirers a(s, 5);
     REQUIRE(asleep(s, 5, calls));
     s.release(2);
-    REQUIRE(within_10s([&] { return a.done() == 2; }));
+    REQUIRE(eventually([&] { return a.done() == 2; }));
     std::this_thread::sleep_for(20ms);
     CHECK(a.done() == 2);  // no token was made up
     CHECK(s.waiting() == 3);
@@ -293,7 +278,7 @@ TEST_SUITE("timeouts") {
 
   TEST_CASE("a zero or negative timeout, or a past deadline, never sleeps but takes a token that is there") {
     counting_semaphore<> s{4};
-    syscalls calls;
+    futex_calls calls;
     CHECK(s.try_acquire_for(0s));
     CHECK(s.try_acquire_for(-5s));
     CHECK(s.try_acquire_until(steady::now() - 1h));
@@ -363,7 +348,7 @@ TEST_SUITE("wake-ups") {
     // skips the wake although a sleeper may still wait. Here every sleeper must finish.
     for (int round = 0; round < 50; ++round) {
       counting_semaphore<> s{0};
-      syscalls calls;
+      futex_calls calls;
       acquirers a(s, 3);
       REQUIRE(asleep(s, 3, calls));
       s.release();
@@ -406,7 +391,7 @@ TEST_SUITE("wake-ups") {
     sa.sa_handler = [](int) { s.release(); };  // async-signal-safe: one CAS and maybe futex_wake
     sigemptyset(&sa.sa_mask);
     REQUIRE(::sigaction(SIGUSR1, &sa, &old) == 0);  // no SA_RESTART: futex_wait returns EINTR
-    syscalls calls;
+    futex_calls calls;
     const pthread_t self = ::pthread_self();
     std::thread poker([&] {
       if (asleep(s, 1, calls)) ::pthread_kill(self, SIGUSR1);
@@ -425,14 +410,14 @@ TEST_SUITE("wake-ups") {
     sigemptyset(&sa.sa_mask);
     REQUIRE(::sigaction(SIGUSR1, &sa, &old) == 0);
     binary_semaphore s{0};
-    syscalls calls;
+    futex_calls calls;
     std::atomic<bool> got{false};
     std::thread sleeper([&] {
       s.acquire();
       got = true;
     });
     for (std::uint64_t k = 1; k <= 5; ++k) {
-      REQUIRE(within_10s([&] { return s.waiting() == 1 && calls.waits() >= k; }));  // asleep (again)
+      REQUIRE(eventually([&] { return s.waiting() == 1 && calls.waits() >= k; }));  // asleep (again)
       ::pthread_kill(sleeper.native_handle(), SIGUSR1);
     }
     std::this_thread::sleep_for(20ms);
@@ -447,9 +432,9 @@ TEST_SUITE("wake-ups") {
 
   TEST_CASE("saturated sleeper field (Max = 2^31 - 1 leaves one bit): sticky, and still no lost wake-up") {
     counting_semaphore<0x7fff'ffff> s{0};
-    syscalls calls;
+    futex_calls calls;
     acquirers a(s, 3);
-    REQUIRE(within_10s([&] { return s.waiting() == 1 && calls.waits() >= 3; }));
+    REQUIRE(eventually([&] { return s.waiting() == 1 && calls.waits() >= 3; }));
     s.release();
     s.release();
     s.release();
@@ -549,7 +534,7 @@ TEST_SUITE("processes") {
       s->sem.acquire();  // sleeps until the parent releases
       return s->sem.value() == 0 ? 0 : 3;
     });
-    REQUIRE(within_10s([&] { return s->phase.load() == 1 && s->sem.waiting() == 1; }));
+    REQUIRE(eventually([&] { return s->phase.load() == 1 && s->sem.waiting() == 1; }));
     s->sem.release();
     const auto st = lockstep::test::wait_child(child);
     INFO("child ", st.describe());
