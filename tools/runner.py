@@ -1,17 +1,20 @@
 """tools/runner.py: runs model binaries in parallel and shows what each one is doing.
 
-On a terminal, a block of status lines (one per running binary: model, search, iterations done
-out of planned, seconds) is redrawn in place, and finished work is printed above it. In a log
-(CI, a pipe), finished work is printed as it ends, and a progress line at most every 10 s per
-binary, so a long run is never silent. Python 3 standard library only.
+On a terminal, a block of status lines (the build's progress while it lasts, then one line per
+running binary: model, search, iterations done out of planned, seconds) is redrawn in place,
+and finished work is printed above it. In a log (CI, a pipe), finished work is printed as it
+ends, and a progress line at most every 10 s per binary (and for the build), so a long run is
+never silent. Runs may be added while others run (a Pool), so models start as soon as their
+binary is built. Python 3 standard library only.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import shutil
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from suite import Run, search_label
 
@@ -30,6 +33,7 @@ class Display:
         self.tty = stream.isatty()
         self.lock = threading.Lock()
         self.running: list[Run] = []
+        self.build = None  # a suite.Build while it runs: its status() is the block's first line
         self.drawn = 0  # status lines currently on screen
         self.partial = False  # a transient line is on screen, the cursor after it
         self.last_logged: dict[int, float] = {}
@@ -41,9 +45,9 @@ class Display:
             self._draw()
 
     def transient(self, text: str) -> None:
-        """A line that only matters until the next one (build steps): overwritten on a terminal."""
+        """A line that only matters until the next one (set-up and configure steps): overwritten
+        on a terminal, left out of a log (a failed step's output is shown with its error)."""
         if not self.tty:
-            self.log(text)
             return
         width = shutil.get_terminal_size().columns - 1
         with self.lock:
@@ -52,9 +56,23 @@ class Display:
             self.partial = True
 
     def build_line(self, line: str) -> None:
-        """A line of setup, configure or build output: kept if it says something lasting."""
-        keep = line.startswith(("setup:", "building", "-- Configuring done", "FAILED", "error"))
+        """A line of setup or configure output: kept if it says something lasting."""
+        keep = line.startswith(("setup:", "-- Configuring done", "CMake Error", "FAILED", "error"))
         (self.log if keep else self.transient)(line)
+
+    def show_build(self, build) -> None:
+        """From now until hide_build, the build's progress line heads the status block."""
+        with self.lock:
+            self._erase()
+            self.build = build
+            self.last_logged[id(build)] = time.monotonic()
+            self._draw()
+
+    def hide_build(self) -> None:
+        with self.lock:
+            self._erase()
+            self.build = None
+            self._draw()
 
     def end_transient(self) -> None:
         if self.tty:
@@ -82,6 +100,9 @@ class Display:
                 self._draw()
                 return
             now = time.monotonic()
+            if self.build is not None and now - self.last_logged.get(id(self.build), now) >= LOG_PROGRESS_EVERY:
+                self.last_logged[id(self.build)] = now
+                print(self.build.status(), file=self.stream, flush=True)
             for run in self.running:
                 last = self.last_logged.setdefault(id(run), now)
                 if now - last >= LOG_PROGRESS_EVERY:
@@ -100,39 +121,89 @@ class Display:
         if not self.tty:
             return
         width = shutil.get_terminal_size().columns - 1
-        for run in self.running:
-            self.stream.write(self.status(run)[:width] + "\n")
-        self.drawn = len(self.running)
+        lines = ([self.build.status()] if self.build is not None else []) + [self.status(r) for r in self.running]
+        for line in lines:
+            self.stream.write(line[:width] + "\n")
+        self.drawn = len(lines)
         self.stream.flush()
 
 
+class Pool:
+    """Runs Runs `jobs` at a time, as they are added (add() may be called while others run):
+    the lowest `priority` first, then in the order added. on_done(run) is called serially as
+    each finishes. close() says nothing more will come; join() waits for every run and returns
+    them in the order added; cancel() drops what has not started and kills what has."""
+
+    def __init__(self, jobs: int, display: Display, on_done):
+        self.display, self.on_done = display, on_done
+        self.cv = threading.Condition()
+        self.queue: list = []  # heap of (priority, sequence number, run)
+        self.seq = itertools.count()
+        self.added: list[Run] = []
+        self.started: list[Run] = []
+        self.closed = False
+        self.done_lock = threading.Lock()
+        self.finished = threading.Event()
+        self.workers = [threading.Thread(target=self._work, daemon=True) for _ in range(max(1, jobs))]
+        self.ticker = threading.Thread(target=self._tick, daemon=True)
+        for t in [*self.workers, self.ticker]:
+            t.start()
+
+    def add(self, runs: list[Run], priority=lambda run: 0) -> None:
+        with self.cv:
+            for run in runs:
+                self.added.append(run)
+                heapq.heappush(self.queue, (priority(run), next(self.seq), run))
+            self.cv.notify_all()
+
+    def close(self) -> None:
+        with self.cv:
+            self.closed = True
+            self.cv.notify_all()
+
+    def cancel(self) -> None:
+        with self.cv:
+            self.queue.clear()
+            self.closed = True
+            self.cv.notify_all()
+            for run in self.started:
+                run.kill()
+
+    def join(self) -> list[Run]:
+        for t in self.workers:
+            t.join()
+        self.finished.set()
+        self.ticker.join()
+        self.display.refresh()
+        return [r for r in self.added if r.ended]
+
+    def _work(self) -> None:
+        while True:
+            with self.cv:
+                while not self.queue and not self.closed:
+                    self.cv.wait()
+                if not self.queue:
+                    return
+                run = heapq.heappop(self.queue)[2]
+                self.started.append(run)
+            run.started = time.monotonic()  # before it shows in the status block
+            with self.display.lock:
+                self.display.running.append(run)
+            run.execute()
+            with self.display.lock:
+                self.display.running.remove(run)
+            with self.done_lock:
+                self.on_done(run)
+
+    def _tick(self) -> None:
+        while not self.finished.wait(0.2):
+            self.display.refresh()
+
+
 def run_all(runs: list[Run], jobs: int, display: Display, on_done) -> list[Run]:
-    """Runs every Run, `jobs` at a time; on_done(run) is called (serially) as each finishes."""
-    finished = threading.Event()
-    done_lock = threading.Lock()
-
-    def work(run: Run) -> Run:
-        run.started = time.monotonic()  # before it shows in the status block
-        with display.lock:
-            display.running.append(run)
-        run.execute()
-        with display.lock:
-            display.running.remove(run)
-        with done_lock:
-            on_done(run)
-        return run
-
-    def ticker() -> None:
-        while not finished.wait(0.2):
-            display.refresh()
-
-    t = threading.Thread(target=ticker, daemon=True)
-    t.start()
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            list(pool.map(work, runs))
-    finally:
-        finished.set()
-        t.join()
-        display.refresh()
-    return runs
+    """Runs every Run, `jobs` at a time, in the order given; on_done(run) is called (serially)
+    as each finishes."""
+    pool = Pool(jobs, display, on_done)
+    pool.add(runs)
+    pool.close()
+    return pool.join()

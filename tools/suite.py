@@ -3,8 +3,9 @@
 Shared by tools/verify (the runner) and tools/traces (the trace regenerator); Python 3 standard
 library only. What is in the suite comes from the build, never from a list kept here: CMake
 writes <build>/models/manifest.tsv (kind, name, binary[, client]) with one row per model client
-and per mutant, and each binary lists its own models (--list). models/mutants.tsv says what each
-mutant breaks. The binaries speak the protocol documented in models/harness/harness.hpp.
+and per mutant (a mutant's binary is its client's, run with --mutant NAME), and each binary
+lists its own models (--list). models/mutants.tsv says what each mutant breaks. The binaries
+speak the protocol documented in models/harness/harness.hpp.
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = ROOT / "build" / "default"
 MUTANTS_TSV = ROOT / "models" / "mutants.tsv"
-HEADERS = ROOT / "primitives" / "include"
+# Mutation points live in the production headers: <component>/include of every component
+# (primitives/include, ipc/include, ...), the rule models/CMakeLists.txt's registry check uses.
+HEADER_DIRS = sorted(p for p in ROOT.glob("*/include") if p.is_dir())
 TRACE_DOCS = ROOT / "docs" / "traces"
 DEFAULT_TIMEOUT = 300  # seconds per model binary run: the whole suite must stay well under 10 min
 
@@ -35,10 +38,12 @@ class SuiteError(Exception):
 
 @dataclass
 class Binary:
+    """A row of the manifest: a client's binary, or one of its mutants (the same binary)."""
+
     kind: str  # "model" (a client: runs every model of one primitive) or "mutant"
     name: str  # client name ("mutex") or mutant name ("mutex.unlock_no_wake")
-    path: Path
-    client: str  # the client a mutant is built from; for a model binary, its own name
+    path: Path  # the client's binary, model_<client>, for both kinds
+    client: str  # the client a mutant belongs to; for a model row, its own name
 
 
 @dataclass
@@ -82,7 +87,7 @@ def mutant_registry() -> dict[str, tuple[str, str]]:
 def mutation_point(mutant: str) -> tuple[str, int] | None:
     """Where the headers say seam::mutant("<mutant>"): (path relative to the repo, line)."""
     needle = f'seam::mutant("{mutant}")'
-    for header in sorted(HEADERS.rglob("*.hpp")):
+    for header in sorted(h for d in HEADER_DIRS for h in d.rglob("*.hpp")):
         for n, line in enumerate(header.read_text(errors="replace").splitlines(), 1):
             if needle in line:
                 return str(header.relative_to(ROOT)), n
@@ -140,10 +145,6 @@ def prepare(build: Path, echo, setup: bool = True) -> None:
         run_step(["cmake", "--preset", "default", "-B", str(build)], echo)
 
 
-def build_targets(build: Path, targets: list[str], jobs: int, echo) -> None:
-    run_step(["cmake", "--build", str(build), f"-j{jobs}", "--target", *targets], echo)
-
-
 def add_build_options(ap) -> None:
     """The options every suite command shares (argparse)."""
     ap.add_argument("--build-dir", type=Path, default=DEFAULT_BUILD,
@@ -166,21 +167,131 @@ def positive(text: str) -> int:
     return n
 
 
-def build_suite(build: Path, jobs: int, echo, no_build: bool, wanted=None) -> list[Binary]:
-    """Sets up, configures and builds what `wanted(binaries)` selects (default: every model and
-    mutant binary), then returns the manifest's binaries that were selected."""
+def prepare_suite(build: Path, echo, no_build: bool, wanted=None) -> list[Binary]:
+    """Sets up and configures `build` (unless no_build), then returns the manifest's rows that
+    `wanted(rows)` selects (default: all). Builds nothing: see Build."""
     build = build.resolve()
     if not no_build:
         prepare(build, echo)
     binaries = read_manifest(build)
-    chosen = wanted(binaries) if wanted else binaries
+    return wanted(binaries) if wanted else binaries
+
+
+class Build:
+    """`cmake --build` of the binaries some manifest rows need, in the background. Its progress is
+    one line (status()), not compiler output; on_built(path) is called (from the build's thread)
+    as soon as the build reports a binary complete, so its models can run while the rest compiles.
+    With a generator that does not report finished targets, every binary is announced at the end.
+    wait() raises SuiteError, with the build's last lines, if it failed."""
+
+    PERCENT = re.compile(r"^\[\s*(\d+)%\]")  # Unix Makefiles: "[ 45%] Building CXX object ..."
+    STEPS = re.compile(r"^\[(\d+)/(\d+)\]")  # Ninja: "[3/7] Building CXX object ..."
+
+    def __init__(self, build: Path, binaries: list[Binary], jobs: int, on_built=None, on_change=None):
+        self.build = build.resolve()
+        self.paths = list(dict.fromkeys(b.path for b in binaries))  # each client's binary once
+        self.jobs = jobs
+        self.on_built = on_built or (lambda path: None)
+        self.on_change = on_change or (lambda: None)
+        self.announced: set[Path] = set()
+        self.lines: list[str] = []
+        self.percent = 0
+        self.doing: list[str] = []  # what the build started last (objects compiling, a link)
+        self.started = self.ended = 0.0
+        self.returncode: int | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Build":
+        self.started = time.monotonic()
+        self.thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    def status(self) -> str:
+        doing = ", ".join(self.doing) if self.doing else "checking what is out of date"
+        built = f"  built {len(self.announced)}/{len(self.paths)}" if self.announced else ""
+        return f"  > build {self.percent:3d}%  {doing}{built}  {self.seconds:.1f} s"
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.returncode != 0:
+            tail = "\n".join(self.lines[-60:])
+            raise SuiteError(f"the build failed (cmake --build {self.build}, exit {self.returncode}):\n{tail}")
+
+    def _run(self) -> None:
+        argv = ["cmake", "--build", str(self.build), f"-j{self.jobs}", "--target", *[p.name for p in self.paths]]
+        try:
+            proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    errors="replace")
+            for line in proc.stdout:
+                self._line(line.rstrip("\n"))
+            self.returncode = proc.wait()
+        except OSError as err:
+            self.lines.append(str(err))
+            self.returncode = -1
+        if self.returncode == 0:  # whatever was not reported built is built now
+            for path in self.paths:
+                self._built(path)
+        self.ended = time.monotonic()
+        self.on_change()
+
+    def _line(self, line: str) -> None:
+        self.lines.append(line)
+        if m := self.PERCENT.match(line):
+            self.percent = int(m.group(1))
+        elif m := self.STEPS.match(line):
+            self.percent = int(m.group(1)) * 100 // max(1, int(m.group(2)))
+        what = line.split("] ", 1)[-1]
+        if what.startswith("Building CXX object "):  # the last `jobs` started are the ones running
+            if self.doing and not self.doing[0].startswith("compiling "):
+                self.doing = []
+            self.doing = [*self.doing, "compiling " + Path(what.split()[-1]).stem][-self.jobs:]
+        elif what.startswith("Linking CXX "):
+            self.doing = ["linking " + Path(what.split()[-1]).name]
+        elif what.startswith("Built target "):
+            name = what.split()[-1]
+            for path in self.paths:
+                if path.name == name:
+                    self._built(path)
+        self.on_change()
+
+    def _built(self, path: Path) -> None:
+        if path in self.announced or not path.exists():
+            return
+        self.announced.add(path)
+        self.on_built(path)
+
+
+def build_binaries(build: Path, rows: list[Binary], jobs: int, no_build: bool, display=None) -> None:
+    """Builds the binaries `rows` need (unless no_build) and waits. With a display (runner.Display),
+    the build's progress line heads its status block meanwhile."""
     if not no_build:
-        targets = [b.path.name for b in chosen] if wanted else ["models"]
-        echo(f"building {len(chosen)} model binaries in {build} ...")
-        build_targets(build, targets, jobs, echo)
-    missing = [str(b.path) for b in chosen if not b.path.exists()]
+        b = Build(build, rows, jobs, on_change=display.refresh if display else None)
+        if display:
+            display.show_build(b)
+        b.start()
+        try:
+            b.wait()
+        finally:
+            if display:
+                display.hide_build()
+    missing = sorted({str(r.path) for r in rows if not r.path.exists()})
     if missing:
         raise SuiteError("not built: " + ", ".join(missing) + " (run without --no-build)")
+
+
+def build_suite(build: Path, jobs: int, echo, no_build: bool, wanted=None, display=None) -> list[Binary]:
+    """Sets up, configures and builds what `wanted(rows)` selects (default: every model binary),
+    then returns the selected manifest rows."""
+    chosen = prepare_suite(build, echo, no_build, wanted)
+    build_binaries(build, chosen, jobs, no_build, display)
     return chosen
 
 
@@ -231,6 +342,8 @@ class Run:
     returncode: int | None = None
     timeout: float | None = None  # seconds; then the binary is killed and the run fails
     timed_out: bool = False
+    cancelled: bool = False  # killed because the suite stopped (a failed build)
+    proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
     def seconds(self) -> float:
@@ -238,8 +351,10 @@ class Run:
 
     def execute(self) -> "Run":
         self.started = time.monotonic()
-        proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                errors="replace")
+        proc = self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                            errors="replace")
+        if self.cancelled:
+            proc.kill()
         reader = threading.Thread(target=self._read_stderr, args=(proc.stderr,), daemon=True)
         reader.start()
         timer = threading.Timer(self.timeout, self._kill, args=(proc,)) if self.timeout else None
@@ -266,6 +381,12 @@ class Run:
         self.timed_out = True
         proc.kill()
 
+    def kill(self) -> None:
+        """Stops the run (it then counts as cancelled, not as a result)."""
+        self.cancelled = True
+        if self.proc is not None:
+            self.proc.kill()
+
     def _read_stderr(self, stream) -> None:
         for line in stream:
             tag, kv = fields(line.rstrip("\n"))
@@ -282,7 +403,8 @@ class Run:
 
 
 def mutant_run(b: Binary, trace_dir: Path, extra: list[str] = (), timeout: float | None = None) -> Run:
-    return Run(b.name, "mutant", [str(b.path), "--trace-dir", str(trace_dir), *extra], timeout=timeout)
+    return Run(b.name, "mutant", [str(b.path), "--mutant", b.name, "--trace-dir", str(trace_dir), *extra],
+               timeout=timeout)
 
 
 def search_args(search: str | None, bound: int | None, iterations: int | None) -> list[str]:

@@ -2,23 +2,29 @@
 //
 // A model client is one small .cpp per primitive: a few rl::test_suite structs that drive the
 // production header (compiled against the model seam), and a table of `model` entries naming
-// each suite, the property it checks, its thread count and its search. The same source, built
-// with LOCKSTEP_MUTANT="name", is that mutant's binary; the harness then expects a failure.
+// each suite, the property it checks, its thread count and its search. Its binary also runs
+// each of the client's mutants: started with --mutant NAME, it switches that one mutation point
+// on (seam::mutant, seam/model.hpp) and then expects a model to fail.
 //
 // Command line of every model binary (tools/verify drives it; humans can too):
 //   --list                 one line per model: name, threads, search, property (tab-separated)
+//   --mutant NAME          run as that mutant: NAME must be one of this client's rows of
+//                          models/mutants.tsv (else exit 2: it would only "survive")
 //   --run NAME             run only this model (repeatable; default: all)
 //   --search full|bound|random, --bound K, --iterations N
 //                          override the model's own search
-//   --trace-dir DIR        on a failure, write Relacy's full report to DIR/<binary>.<model>.trace,
-//                          after "# key: value" lines (binary, model, property, threads, mutant,
-//                          search, result); tools/swimlane.py turns it into a swimlane
+//   --trace-dir DIR        on a failure, write Relacy's full report to
+//                          DIR/<binary>[.<mutant>].<model>.trace, after "# key: value" lines
+//                          (binary, model, property, threads, mutant, search, result);
+//                          tools/swimlane.py turns it into a swimlane
 //   --quiet                no progress lines
 // Output: one line per model, machine-readable key=value after a fixed prefix:
 //   RESULT model=NAME threads=N search=S iterations=I time_ms=T result=PASS|<failure kind>
-// and, for a mutant binary, a final line
-//   MUTANT name=M caught=yes|no by=MODEL kind=<failure kind>
-// Exit status: 0 when every model passes (or, for a mutant, when some model catches it).
+// and, with --mutant, a final line
+//   MUTANT name=M caught=yes|no by=MODEL kind=<failure kind> reached=yes|no
+// where reached=no says that no model ever ran the mutation point (so none could catch it).
+// Exit status: 0 when every model passes (or, with --mutant, when some model catches it);
+// 1 otherwise; 2 on bad usage.
 #pragma once
 
 #include <lockstep/seam.hpp>  // brings Relacy in the model build

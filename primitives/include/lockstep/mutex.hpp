@@ -232,7 +232,7 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
     const seam::wait_result r = seam::futex_wait(word_, cur, Scope, d);
     if (r == seam::wait_result::timed_out) return status::timed_out;  // we changed nothing but WAITERS
     slept = true;
-    if constexpr (seam::mutant("mutex.no_recheck_after_wake"))
+    if (seam::mutant("mutex.no_recheck_after_wake"))
       if (r == seam::wait_result::woken) return status::ok;
     cur = word_.load(order::relaxed);
   }
@@ -243,7 +243,7 @@ detail::status basic_mutex<Scope>::release_contended(std::uint32_t me, std::uint
   if ((cur & tid_mask) != me) return status::not_owner;  // by I5; nothing was changed
   // cur == me|WAITERS, and by I2 nobody else may change it: a plain store releases.
   word_.store(unlocked, seam::mutant("mutex.contended_unlock_relaxed") ? order::relaxed : order::release);
-  if constexpr (!seam::mutant("mutex.unlock_no_wake")) seam::futex_wake(word_, 1, Scope);
+  if (!seam::mutant("mutex.unlock_no_wake")) seam::futex_wake(word_, 1, Scope);
   return status::ok;
 }
 

@@ -17,6 +17,9 @@
 //   thread_id()          the caller's nonzero id, < 2^30, unique among live threads (and, in
 //                        production, among processes of one PID namespace: it is the kernel tid)
 //   fatal(msg)           report a broken contract and stop (abort / a failed model)
+//   mutant(name)         whether the mutation point `name` is switched on: a compile-time false
+//                        in production, the mutant named on a model binary's command line in a
+//                        model (see seam/common.hpp)
 //   tsan::*              ThreadSanitizer mutex annotations (no-ops elsewhere)
 //
 // The model side adds a call-site argument to every operation (defaulted, so algorithm source

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <string_view>
 
 namespace lockstep::seam {
 
@@ -35,16 +34,14 @@ using deadline = clock::time_point;
 inline constexpr deadline no_deadline = deadline::max();
 
 // Mutation points. A mutant is a deliberately broken variant of the production source that a
-// model must catch. It is a visible, minimal `if constexpr (seam::mutant(NAME))` at the very
-// line it breaks, compiled in only when a model build defines LOCKSTEP_MUTANT="name"; the
-// production seam refuses that macro, so no mutant can reach a user.
-#if defined(LOCKSTEP_MUTANT)
-inline constexpr std::string_view active_mutant = LOCKSTEP_MUTANT;
-#else
-inline constexpr std::string_view active_mutant{};
-#endif
-
-consteval bool mutant(std::string_view name) { return !name.empty() && active_mutant == name; }
+// model must catch. It is a visible, minimal `if (seam::mutant(NAME))` (or a `?:`) at
+// the very line it breaks, and each side of the seam defines seam::mutant(name):
+//   - production (seam/linux.hpp): a consteval `false`. Every mutation point is a constant the
+//     compiler folds away; no macro, flag or input can switch one on, so no mutant can reach a
+//     user and none costs anything.
+//   - model builds (seam/model.hpp): a run-time comparison with the one mutant the model binary
+//     was started with (`model_mutex --mutant mutex.unlock_no_wake`), so one binary per model
+//     client runs its clean models and every one of its mutants.
 
 // ThreadSanitizer mutex annotations for builds without TSan (and for the model): no-ops.
 namespace tsan_off {

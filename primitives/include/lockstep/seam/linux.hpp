@@ -10,6 +10,8 @@
 // re-read their word with their own acquire after every wait.
 #pragma once
 
+// Mutants are for models only (seam/common.hpp): refuse the old compile-time switch outright
+// rather than build production code that someone meant to break (ctest mutant.production_refused).
 #if defined(LOCKSTEP_MUTANT)
 #error "LOCKSTEP_MUTANT is for model builds only: mutants must never reach production code"
 #endif
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include <linux/futex.h>
 #include <pthread.h>
@@ -109,6 +112,9 @@ class var {
  private:
   T v_;
 };
+
+// Every mutation point is switched off, at compile time (seam/common.hpp).
+consteval bool mutant(std::string_view) noexcept { return false; }
 
 [[noreturn, gnu::cold]] inline void fatal(const char* msg) noexcept {
   // write(2) and abort() are async-signal-safe; stdio is not, and a broken lock may be found

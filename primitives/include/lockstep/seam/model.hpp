@@ -18,6 +18,9 @@
 #if !defined(LOCKSTEP_MODEL)
 #error "seam/model.hpp is for model builds (LOCKSTEP_MODEL) only"
 #endif
+#if defined(LOCKSTEP_MUTANT)
+#error "LOCKSTEP_MUTANT is gone: a model binary runs a mutant when started with --mutant NAME"
+#endif
 
 #include <lockstep/seam/common.hpp>
 
@@ -142,6 +145,23 @@ class var {
 }
 
 inline constexpr bool counts_futex_calls = false;
+
+// Mutation points (seam/common.hpp), switched at run time. The harness names at most one mutant
+// (--mutant NAME) before any model runs, and nothing changes it afterwards. A mutation point is
+// a plain comparison that Relacy never sees: it adds no step, yield or shared access to the
+// explored executions, so a clean run explores exactly the executions it would without any
+// mutation point, and a mutant run exactly those of the source with that one point switched on.
+struct mutant_switch {
+  std::string_view active;  // the mutant this run breaks the algorithm with; empty: none
+  bool reached = false;     // its mutation point ran at least once (else no model can catch it)
+};
+inline mutant_switch mutants;
+
+inline bool mutant(std::string_view name) {
+  if (mutants.active.empty() || name != mutants.active) return false;
+  mutants.reached = true;
+  return true;
+}
 
 // Relacy ignores the deadline's value: a wait with any deadline may time out, and any wait
 // may return spuriously; the model explores every such outcome.
