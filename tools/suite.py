@@ -196,7 +196,10 @@ class Build:
         self.announced: set[Path] = set()
         self.lines: list[str] = []
         self.percent = 0
-        self.doing: list[str] = []  # what the build started last (objects compiling, a link)
+        # What the build is doing, by target: "compiling mutex_model.cpp", "linking model_mutex".
+        # Make says when a step starts, not when it ends: a target's steps are dropped when it
+        # links or is built, and only the last `jobs` are shown.
+        self.active: dict[tuple[str, str], str] = {}
         self.started = self.ended = 0.0
         self.returncode: int | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -212,10 +215,10 @@ class Build:
 
     @property
     def seconds(self) -> float:
-        return (self.ended or time.monotonic()) - self.started
+        return (self.ended or time.monotonic()) - self.started if self.started else 0.0
 
     def status(self) -> str:
-        doing = ", ".join(self.doing) if self.doing else "checking what is out of date"
+        doing = ", ".join(list(self.active.values())[-self.jobs:]) or "checking what is out of date"
         built = f"  built {len(self.announced)}/{len(self.paths)}" if self.announced else ""
         return f"  > build {self.percent:3d}%  {doing}{built}  {self.seconds:.1f} s"
 
@@ -226,7 +229,11 @@ class Build:
             raise SuiteError(f"the build failed (cmake --build {self.build}, exit {self.returncode}):\n{tail}")
 
     def _run(self) -> None:
-        argv = ["cmake", "--build", str(self.build), f"-j{self.jobs}", "--target", *[p.name for p in self.paths]]
+        # One target: make builds several goals one after the other (CMake's top-level Makefile is
+        # .NOTPARALLEL), so more than one binary means the `models` target, which builds them all
+        # in parallel.
+        targets = [p.name for p in self.paths] if len(self.paths) == 1 else ["models"]
+        argv = ["cmake", "--build", str(self.build), f"-j{self.jobs}", "--target", *targets]
         try:
             proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     errors="replace")
@@ -249,18 +256,26 @@ class Build:
         elif m := self.STEPS.match(line):
             self.percent = int(m.group(1)) * 100 // max(1, int(m.group(2)))
         what = line.split("] ", 1)[-1]
-        if what.startswith("Building CXX object "):  # the last `jobs` started are the ones running
-            if self.doing and not self.doing[0].startswith("compiling "):
-                self.doing = []
-            self.doing = [*self.doing, "compiling " + Path(what.split()[-1]).stem][-self.jobs:]
+        if what.startswith("Building CXX object "):  # .../CMakeFiles/<target>.dir/<source>.o
+            obj = Path(what.split()[-1])
+            target = next((d[: -len(".dir")] for d in obj.parts if d.endswith(".dir")), "")
+            self.active[(target, obj.stem)] = f"compiling {obj.stem}"
         elif what.startswith("Linking CXX "):
-            self.doing = ["linking " + Path(what.split()[-1]).name]
+            name = Path(what.split()[-1]).name
+            target = name.removeprefix("lib").removesuffix(".a") if name.endswith(".a") else name
+            self._drop(target)
+            self.active[(target, "")] = f"linking {name}"
         elif what.startswith("Built target "):
             name = what.split()[-1]
+            self._drop(name)
             for path in self.paths:
                 if path.name == name:
                     self._built(path)
         self.on_change()
+
+    def _drop(self, target: str) -> None:
+        for key in [k for k in self.active if k[0] == target]:
+            del self.active[key]
 
     def _built(self, path: Path) -> None:
         if path in self.announced or not path.exists():
