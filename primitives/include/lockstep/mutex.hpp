@@ -104,7 +104,7 @@ class basic_mutex {
   [[nodiscard]] bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
     for (;;) {
       if (timed(detail::to_deadline(t))) return true;
-      if (std::is_same_v<Clock, seam::clock> || !(Clock::now() < t)) return false;
+      if (std::is_same_v<Clock, seam::clock> || detail::reached(t)) return false;
     }
   }
 
@@ -194,6 +194,9 @@ template <seam::scope Scope>
 detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint32_t cur,
                                                      seam::deadline d) noexcept {
   if ((cur & tid_mask) == me) return status::would_deadlock;  // by I5: we hold it already
+  // A due deadline (deadline.hpp D1: a timeout <= 0, a point already past) has had its one
+  // attempt, the fast path's CAS: it neither spins nor sleeps.
+  if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
 
   // Phase 1: spin a bounded number of steps while the holder is likely running. Only while
   // nobody sleeps: once a sleeper exists, spinning would just barge ahead of it.

@@ -148,7 +148,7 @@ class basic_counting_semaphore {
   [[nodiscard]] bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& t) noexcept {
     for (;;) {
       if (take(detail::to_deadline(t)) == detail::status::ok) return true;
-      if (std::is_same_v<Clock, seam::clock> || !(Clock::now() < t)) return false;
+      if (std::is_same_v<Clock, seam::clock> || detail::reached(t)) return false;
     }
   }
 
@@ -225,6 +225,9 @@ class basic_counting_semaphore {
 
 template <std::ptrdiff_t Max, seam::scope Scope>
 detail::status basic_counting_semaphore<Max, Scope>::take_contended(std::uint32_t cur, seam::deadline d) noexcept {
+  // A due deadline (deadline.hpp D1: a timeout <= 0, a point already past) has had its one
+  // attempt, the fast path's: it neither spins nor registers nor sleeps.
+  if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
   // Phase 1: spin a bounded number of steps while a release is likely imminent. Only while
   // nobody is registered: once a thread sleeps, spinning would barge ahead of it.
   for (int i = 0; i < seam::max_spins && sleepers(cur) == 0; ++i) {

@@ -122,20 +122,24 @@ class var {
   std::abort();
 }
 
-// --- futex syscall counting (test builds only) -------------------------------------------------
+// --- syscall and spin counting (test builds only) ----------------------------------------------
+// With LOCKSTEP_COUNT_FUTEX_CALLS (the unit tests), the seam counts every futex syscall and
+// every spin step, so a test can assert what an operation did without timing it: an
+// uncontended lock makes no syscall, a due deadline (deadline.hpp D1) no spin step.
 #if defined(LOCKSTEP_COUNT_FUTEX_CALLS)
 inline constexpr bool counts_futex_calls = true;
 inline std::atomic<std::uint64_t> futex_wait_calls{0};
 inline std::atomic<std::uint64_t> futex_wake_calls{0};
-#define LOCKSTEP_COUNT_FUTEX(counter) ::lockstep::seam::counter.fetch_add(1, std::memory_order_relaxed)
+inline std::atomic<std::uint64_t> spin_steps{0};
+#define LOCKSTEP_COUNT(counter) ::lockstep::seam::counter.fetch_add(1, std::memory_order_relaxed)
 #else
 inline constexpr bool counts_futex_calls = false;
-#define LOCKSTEP_COUNT_FUTEX(counter) ((void)0)
+#define LOCKSTEP_COUNT(counter) ((void)0)
 #endif
 
 inline wait_result futex_wait(futex_word& w, std::uint32_t expected, scope s,
                               deadline d = no_deadline) noexcept {
-  LOCKSTEP_COUNT_FUTEX(futex_wait_calls);
+  LOCKSTEP_COUNT(futex_wait_calls);
   timespec ts{};
   timespec* abs = nullptr;
   if (d != no_deadline) {
@@ -160,7 +164,7 @@ inline wait_result futex_wait(futex_word& w, std::uint32_t expected, scope s,
 }
 
 inline int futex_wake(futex_word& w, int count, scope s) noexcept {
-  LOCKSTEP_COUNT_FUTEX(futex_wake_calls);
+  LOCKSTEP_COUNT(futex_wake_calls);
   const int op = FUTEX_WAKE | (s == scope::process_private ? FUTEX_PRIVATE_FLAG : 0);
   const long woken = ::syscall(SYS_futex, native_word(w), op, count, nullptr, nullptr, 0);
   // A wake may come after the word's owner is gone: a woken waiter may free or unmap the memory
@@ -178,6 +182,7 @@ inline int futex_wake(futex_word& w, int count, scope s) noexcept {
 inline deadline now() noexcept { return clock::now(); }
 
 inline void spin_pause() noexcept {
+  LOCKSTEP_COUNT(spin_steps);
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #elif defined(__aarch64__)
