@@ -7,6 +7,16 @@
 // std::condition_variable_any). Unlike std::mutex, ownership is checked, as a mutex's
 // definition demands: only the thread that locked it may unlock it.
 //
+// The owner is the locking thread's kernel tid (seam::thread_id()). A fork child's thread is a
+// new thread with its own tid, whatever pthread_atfork handlers run and in whatever order, and
+// after _Fork too: it owns nothing that its parent's threads held, so a mutex locked in an
+// atfork prepare handler cannot be unlocked in the child handler (EPERM; unlock() aborts).
+// There, make a process-private mutex anew (std::construct_at(&m)); an interprocess_mutex is
+// the parent's to unlock, in its parent handler. Limits (no robust ownership yet; the
+// fault-tolerance work will cover owner death): a thread that exits holding the mutex leaves
+// it held forever, and a later thread that the kernel gives the same, recycled tid is taken
+// for its owner and may unlock it.
+//
 // State: one 32-bit futex word.
 //
 //   | word           | meaning                                                            |
@@ -93,8 +103,11 @@ class basic_mutex {
   }
 
   // Blocks at most until the timeout/deadline; returns whether the caller now holds the mutex.
-  // A timeout <= 0, or a deadline already past, still takes a free mutex (it never sleeps).
-  // Any clock works; steady_clock is exact, other clocks are re-checked after a timeout.
+  // Any clock, rep and period, by one rule (detail/deadline.hpp D1..D4): a timeout <= 0 or a
+  // deadline at or before now makes one attempt (it takes a free mutex, never spins or
+  // sleeps); a deadline beyond steady_clock's range (~292 years after boot) means none; any
+  // other is rounded up, never early; nothing overflows. steady_clock is exact, other clocks
+  // are re-checked after a timeout.
   // Throws std::system_error(errc::resource_deadlock_would_occur) if the caller holds it.
   template <class Rep, class Period>
   [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
@@ -231,8 +244,10 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
       if (!word_.compare_exchange_strong(cur, cur | waiters, order::relaxed, order::relaxed)) continue;
       cur |= waiters;
     }
-    // By I3 the kernel sleeps us only if the word still carries WAITERS.
-    const seam::wait_result r = seam::futex_wait(word_, cur, Scope, d);
+    // By I3 the kernel sleeps us only if the word still carries WAITERS: the value compared is
+    // the one just checked (or written), never a newer read, which could be 0 after the unlock.
+    const seam::wait_result r =
+        seam::futex_wait(word_, seam::mutant("mutex.stale_expected") ? word_.load(order::relaxed) : cur, Scope, d);
     if (r == seam::wait_result::timed_out) return status::timed_out;  // we changed nothing but WAITERS
     slept = true;
     if constexpr (seam::mutant("mutex.no_recheck_after_wake"))
