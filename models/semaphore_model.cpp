@@ -156,6 +156,30 @@ struct timeout_and_sleeper : rl::test_suite<timeout_and_sleeper, 3> {
   void after() { assert_settled(s, 2, 1 + timed_taken($)); }
 };
 
+// One token, a blocking and a timed waiter: the timed one, woken for the token, must take it
+// even if its deadline has passed meanwhile (the acquire loop looks at the count before the
+// deadline); leaving would strand the token beside the other sleeper. If the timed waiter gets
+// the token it hands it on, so the blocking one always finishes. One preemption (bounded
+// search) reaches the interesting executions (both asleep, then the release); random
+// schedules go deeper (two preemptions do not finish in five minutes).
+struct woken_for_the_token : rl::test_suite<woken_for_the_token, 3> {
+  binary_semaphore s{0};
+  rl::var<int> timed_taken;
+
+  void before() { timed_taken($) = 0; }
+  void thread(unsigned id) {
+    if (id == 0) {
+      s.release();
+    } else if (id == 1) {
+      s.acquire();
+    } else if (s.try_acquire_for(one_second)) {
+      timed_taken($) = 1;
+      s.release();
+    }
+  }
+  void after() { assert_settled(s, 1 + timed_taken($), 1 + timed_taken($)); }
+};
+
 // Two producers, a blocking and a timed consumer, two calls each (random schedules).
 struct mixed : rl::test_suite<mixed, 4> {
   counting_semaphore<4> s{0};
@@ -207,6 +231,10 @@ const lockstep::model::model models[] = {
      random(200000), simulate<back_to_back<counting_semaphore<>>>},
     {"timeout_and_sleeper_3t_random", "timeout_and_sleeper_3t on random schedules", 3, random(200000),
      simulate<timeout_and_sleeper>},
+    {"woken_for_the_token_3t", "a timed waiter woken for the only token takes it though its deadline passed", 3,
+     bounded(1), simulate<woken_for_the_token>},
+    {"woken_for_the_token_3t_random", "woken_for_the_token_3t on random schedules", 3, random(1000000),
+     simulate<woken_for_the_token>},
     {"mixed_4t", "2 producers x 2, a blocking and a timed consumer: tokens conserved, no deadlock", 4,
      random(200000), simulate<mixed>},
 };

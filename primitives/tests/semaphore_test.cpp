@@ -276,9 +276,10 @@ TEST_SUITE("timeouts") {
     CHECK(s.try_acquire());
   }
 
-  TEST_CASE("a zero or negative timeout, or a past deadline, never sleeps but takes a token that is there") {
+  TEST_CASE("a zero or negative timeout, or a past deadline, neither spins nor sleeps but takes a token that is there") {
     counting_semaphore<> s{4};
     futex_calls calls;
+    lockstep::test::spin_steps spins;
     CHECK(s.try_acquire_for(0s));
     CHECK(s.try_acquire_for(-5s));
     CHECK(s.try_acquire_until(steady::now() - 1h));
@@ -286,6 +287,8 @@ TEST_SUITE("timeouts") {
     CHECK_FALSE(s.try_acquire_for(0s));
     CHECK_FALSE(s.try_acquire_until(steady::time_point::min()));
     CHECK_FALSE(s.try_acquire_until(sys::now() - 1s));
+    CHECK_FALSE(s.try_acquire_for(-1ns));
+    CHECK(spins.count() == 0);  // one attempt each (deadline.hpp D1)
     CHECK(calls.waits() == 0);
     CHECK(s.waiting() == 0);
   }

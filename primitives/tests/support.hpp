@@ -22,6 +22,16 @@ class futex_calls {
   std::uint64_t wake0_ = seam::futex_wake_calls.load();
 };
 
+// Spin steps (seam::spin_pause calls) made by this process since construction: a due
+// deadline must make none. Process-wide like futex_calls.
+class spin_steps {
+ public:
+  std::uint64_t count() const { return seam::spin_steps.load() - steps0_; }
+
+ private:
+  std::uint64_t steps0_ = seam::spin_steps.load();
+};
+
 // Polls until pred() holds; false if it still does not after `limit` (then the test fails
 // instead of hanging). Tests wait for states this way, never for a fixed time.
 template <class Pred>

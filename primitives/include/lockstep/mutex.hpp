@@ -7,6 +7,16 @@
 // std::condition_variable_any). Unlike std::mutex, ownership is checked, as a mutex's
 // definition demands: only the thread that locked it may unlock it.
 //
+// The owner is the locking thread's kernel tid (seam::thread_id()). A fork child's thread is a
+// new thread with its own tid, whatever pthread_atfork handlers run and in whatever order, and
+// after _Fork too: it owns nothing that its parent's threads held, so a mutex locked in an
+// atfork prepare handler cannot be unlocked in the child handler (EPERM; unlock() aborts).
+// There, make a process-private mutex anew (std::construct_at(&m)); an interprocess_mutex is
+// the parent's to unlock, in its parent handler. Limits (no robust ownership yet; the
+// fault-tolerance work will cover owner death): a thread that exits holding the mutex leaves
+// it held forever, and a later thread that the kernel gives the same, recycled tid is taken
+// for its owner and may unlock it.
+//
 // State: one 32-bit futex word.
 //
 //   | word           | meaning                                                            |
@@ -93,8 +103,11 @@ class basic_mutex {
   }
 
   // Blocks at most until the timeout/deadline; returns whether the caller now holds the mutex.
-  // A timeout <= 0, or a deadline already past, still takes a free mutex (it never sleeps).
-  // Any clock works; steady_clock is exact, other clocks are re-checked after a timeout.
+  // Any clock, rep and period, by one rule (detail/deadline.hpp D1..D4): a timeout <= 0 or a
+  // deadline at or before now makes one attempt (it takes a free mutex, never spins or
+  // sleeps); a deadline beyond steady_clock's range (~292 years after boot) means none; any
+  // other is rounded up, never early; nothing overflows. steady_clock is exact, other clocks
+  // are re-checked after a timeout.
   // Throws std::system_error(errc::resource_deadlock_would_occur) if the caller holds it.
   template <class Rep, class Period>
   [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
@@ -104,7 +117,7 @@ class basic_mutex {
   [[nodiscard]] bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
     for (;;) {
       if (timed(detail::to_deadline(t))) return true;
-      if (std::is_same_v<Clock, seam::clock> || !(Clock::now() < t)) return false;
+      if (std::is_same_v<Clock, seam::clock> || detail::reached(t)) return false;
     }
   }
 
@@ -194,6 +207,9 @@ template <seam::scope Scope>
 detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint32_t cur,
                                                      seam::deadline d) noexcept {
   if ((cur & tid_mask) == me) return status::would_deadlock;  // by I5: we hold it already
+  // A due deadline (deadline.hpp D1: a timeout <= 0, a point already past) has had its one
+  // attempt, the fast path's CAS: it neither spins nor sleeps.
+  if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
 
   // Phase 1: spin a bounded number of steps while the holder is likely running. Only while
   // nobody sleeps: once a sleeper exists, spinning would just barge ahead of it.
@@ -228,8 +244,10 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
       if (!word_.compare_exchange_strong(cur, cur | waiters, order::relaxed, order::relaxed)) continue;
       cur |= waiters;
     }
-    // By I3 the kernel sleeps us only if the word still carries WAITERS.
-    const seam::wait_result r = seam::futex_wait(word_, cur, Scope, d);
+    // By I3 the kernel sleeps us only if the word still carries WAITERS: the value compared is
+    // the one just checked (or written), never a newer read, which could be 0 after the unlock.
+    const seam::wait_result r =
+        seam::futex_wait(word_, seam::mutant("mutex.stale_expected") ? word_.load(order::relaxed) : cur, Scope, d);
     if (r == seam::wait_result::timed_out) return status::timed_out;  // we changed nothing but WAITERS
     slept = true;
     if (seam::mutant("mutex.no_recheck_after_wake"))

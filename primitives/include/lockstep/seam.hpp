@@ -15,7 +15,8 @@
 //   spin_pause()         one step of a bounded spin (PAUSE; a yield point in the model)
 //   max_spins            how many spin steps an algorithm may take before it sleeps
 //   thread_id()          the caller's nonzero id, < 2^30, unique among live threads (and, in
-//                        production, among processes of one PID namespace: it is the kernel tid)
+//                        production, among processes of one PID namespace: it is the kernel tid,
+//                        exact in every fork child, _Fork's included: seam/linux.hpp T1..T3)
 //   fatal(msg)           report a broken contract and stop (abort / a failed model)
 //   mutant(name)         whether the mutation point `name` is switched on: a compile-time false
 //                        in production, the mutant named on a model binary's command line in a

@@ -137,9 +137,12 @@ class basic_counting_semaphore {
     return try_take(cur);
   }
 
-  // Blocks at most until the timeout/deadline; returns whether it took a token. A timeout <= 0,
-  // or a deadline already past, still takes a token that is there (it never sleeps). Any
-  // clock works; steady_clock is exact, other clocks are re-checked after a timeout.
+  // Blocks at most until the timeout/deadline; returns whether it took a token. Any clock, rep
+  // and period, by one rule (detail/deadline.hpp D1..D4): a timeout <= 0 or a deadline at or
+  // before now makes one attempt (it takes a token that is there, never spins or sleeps); a
+  // deadline beyond steady_clock's range (~292 years after boot) means none; any other is
+  // rounded up, never early; nothing overflows. steady_clock is exact, other clocks are
+  // re-checked after a timeout.
   template <class Rep, class Period>
   [[nodiscard]] bool try_acquire_for(const std::chrono::duration<Rep, Period>& timeout) noexcept {
     return take(detail::deadline_after(timeout)) == detail::status::ok;
@@ -148,7 +151,7 @@ class basic_counting_semaphore {
   [[nodiscard]] bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& t) noexcept {
     for (;;) {
       if (take(detail::to_deadline(t)) == detail::status::ok) return true;
-      if (std::is_same_v<Clock, seam::clock> || !(Clock::now() < t)) return false;
+      if (std::is_same_v<Clock, seam::clock> || detail::reached(t)) return false;
     }
   }
 
@@ -182,9 +185,11 @@ class basic_counting_semaphore {
     return std::uint32_t(desired);
   }
 
-  // Takes a token while the count (in cur, refreshed by each failed CAS) is nonzero.
+  // Takes a token while the count (in cur, refreshed by each failed CAS) is nonzero: the count
+  // is checked again in the very value each CAS will replace (I1: never below 0).
   bool try_take(std::uint32_t& cur) noexcept {
-    while (count(cur) != 0)
+    const bool had_token = count(cur) != 0;  // read by a mutant only
+    while (seam::mutant("semaphore.take_checks_count_once") ? had_token : count(cur) != 0)
       if (word_.compare_exchange_strong(cur, cur - 1,
                                         seam::mutant("semaphore.acquire_relaxed") ? order::relaxed : order::acquire,
                                         order::relaxed))
@@ -202,15 +207,20 @@ class basic_counting_semaphore {
   status add(std::ptrdiff_t n) noexcept {
     if (n == 0) return status::ok;
     std::uint32_t cur = word_.load(order::relaxed);
+    const std::uint32_t first = cur;  // read by mutants only: every check uses the CAS's own value
     do {
-      // By I1 the count never exceeds Max: refuse before writing anything.
-      if (n > Max - std::ptrdiff_t(count(cur)) && !seam::mutant("semaphore.overflow_unchecked"))
+      // By I1 the count never exceeds Max: refuse before writing anything, judging the very value
+      // this CAS will replace (a failed CAS brings a new one, to be judged again).
+      if (n > Max - std::ptrdiff_t(count(seam::mutant("semaphore.overflow_checked_once") ? first : cur)) &&
+          !seam::mutant("semaphore.overflow_unchecked"))
         return status::overflow;
     } while (!word_.compare_exchange_strong(cur, cur + std::uint32_t(n),
                                             seam::mutant("semaphore.release_relaxed") ? order::relaxed : order::release,
                                             order::relaxed));
-    // By I4, from here on only what the CAS returned (cur) decides, and only the address is used.
-    if (sleepers(cur) != 0 && (!seam::mutant("semaphore.wake_only_from_zero") || count(cur) == 0)) [[unlikely]]
+    // By I4, from here on only what the CAS returned (cur) decides, and only the address is used:
+    // a sleeper that registered after an earlier read is in cur (I3).
+    const std::uint32_t replaced = seam::mutant("semaphore.wake_decided_before_cas") ? first : cur;
+    if (sleepers(replaced) != 0 && (!seam::mutant("semaphore.wake_only_from_zero") || count(replaced) == 0)) [[unlikely]]
       wake(word_, int(n));
     return status::ok;
   }
@@ -225,6 +235,9 @@ class basic_counting_semaphore {
 
 template <std::ptrdiff_t Max, seam::scope Scope>
 detail::status basic_counting_semaphore<Max, Scope>::take_contended(std::uint32_t cur, seam::deadline d) noexcept {
+  // A due deadline (deadline.hpp D1: a timeout <= 0, a point already past) has had its one
+  // attempt, the fast path's: it neither spins nor registers nor sleeps.
+  if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
   // Phase 1: spin a bounded number of steps while a release is likely imminent. Only while
   // nobody is registered: once a thread sleeps, spinning would barge ahead of it.
   for (int i = 0; i < seam::max_spins && sleepers(cur) == 0; ++i) {
@@ -236,15 +249,19 @@ detail::status basic_counting_semaphore<Max, Scope>::take_contended(std::uint32_
   // Phase 2: register (I2), sleep while the word is exactly the value we registered with (I3).
   bool registered = false;
   bool timed_out = false;
+  const auto expired = [&] { return timed_out || (d != seam::no_deadline && seam::now() >= d); };
   for (;;) {
-    if (count(cur) != 0) {
+    // The count comes before the deadline (I3): a thread woken for a token takes it even when
+    // its deadline has passed meanwhile; leaving would strand the token beside a sleeper.
+    const bool gave_up = seam::mutant("semaphore.timeout_before_token") && expired();
+    if (count(cur) != 0 && !gave_up) {
       // Take a token and, if registered, deregister in the same CAS (I2).
       const std::uint32_t next = cur - 1 - (registered ? sleeper_step(cur) : 0);
       if (word_.compare_exchange_strong(cur, next, order::acquire, order::relaxed)) return status::ok;
       continue;  // cur now holds what we lost to
     }
     // No token. A deadline already past never sleeps; a registered thread leaves no trace (I2).
-    if (timed_out || (d != seam::no_deadline && seam::now() >= d)) {
+    if (gave_up || expired()) {
       if (!registered || seam::mutant("semaphore.timeout_keeps_registration")) return status::timed_out;
       if (word_.compare_exchange_strong(cur, cur - sleeper_step(cur), order::relaxed, order::relaxed))
         return status::timed_out;

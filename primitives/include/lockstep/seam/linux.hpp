@@ -25,10 +25,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string_view>
 
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <time.h>
@@ -126,20 +128,24 @@ consteval bool mutant(std::string_view) noexcept { return false; }
   std::abort();
 }
 
-// --- futex syscall counting (test builds only) -------------------------------------------------
+// --- syscall and spin counting (test builds only) ----------------------------------------------
+// With LOCKSTEP_COUNT_FUTEX_CALLS (the unit tests), the seam counts every futex syscall and
+// every spin step, so a test can assert what an operation did without timing it: an
+// uncontended lock makes no syscall, a due deadline (deadline.hpp D1) no spin step.
 #if defined(LOCKSTEP_COUNT_FUTEX_CALLS)
 inline constexpr bool counts_futex_calls = true;
 inline std::atomic<std::uint64_t> futex_wait_calls{0};
 inline std::atomic<std::uint64_t> futex_wake_calls{0};
-#define LOCKSTEP_COUNT_FUTEX(counter) ::lockstep::seam::counter.fetch_add(1, std::memory_order_relaxed)
+inline std::atomic<std::uint64_t> spin_steps{0};
+#define LOCKSTEP_COUNT(counter) ::lockstep::seam::counter.fetch_add(1, std::memory_order_relaxed)
 #else
 inline constexpr bool counts_futex_calls = false;
-#define LOCKSTEP_COUNT_FUTEX(counter) ((void)0)
+#define LOCKSTEP_COUNT(counter) ((void)0)
 #endif
 
 inline wait_result futex_wait(futex_word& w, std::uint32_t expected, scope s,
                               deadline d = no_deadline) noexcept {
-  LOCKSTEP_COUNT_FUTEX(futex_wait_calls);
+  LOCKSTEP_COUNT(futex_wait_calls);
   timespec ts{};
   timespec* abs = nullptr;
   if (d != no_deadline) {
@@ -164,7 +170,7 @@ inline wait_result futex_wait(futex_word& w, std::uint32_t expected, scope s,
 }
 
 inline int futex_wake(futex_word& w, int count, scope s) noexcept {
-  LOCKSTEP_COUNT_FUTEX(futex_wake_calls);
+  LOCKSTEP_COUNT(futex_wake_calls);
   const int op = FUTEX_WAKE | (s == scope::process_private ? FUTEX_PRIVATE_FLAG : 0);
   const long woken = ::syscall(SYS_futex, native_word(w), op, count, nullptr, nullptr, 0);
   // A wake may come after the word's owner is gone: a woken waiter may free or unmap the memory
@@ -182,6 +188,7 @@ inline int futex_wake(futex_word& w, int count, scope s) noexcept {
 inline deadline now() noexcept { return clock::now(); }
 
 inline void spin_pause() noexcept {
+  LOCKSTEP_COUNT(spin_steps);
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -205,26 +212,104 @@ inline constexpr int max_spins = 300;
 #endif
 
 // --- thread identity ---------------------------------------------------------------------------
+// thread_id() is the kernel tid, read once per thread with gettid(2) and then cached. A fork
+// child's one thread is a copy of the forking thread, cache included, but has another tid; a
+// child that used the copied tid would lock as (and so "own" what is held by) its parent's
+// thread. So a cached tid is valid only together with the *fork epoch* it was read in:
+//
+//   | word          | where                                    | value                              |
+//   |---------------|------------------------------------------|------------------------------------|
+//   | *fork_epoch   | a MADV_WIPEONFORK page, one per process  | 0: not armed in this process yet;  |
+//   |               | (before first use: unarmed_epoch, 0)     | e >= 1: this process's epoch       |
+//   | next_epoch    | ordinary memory (a child copies it)      | the last epoch armed in this       |
+//   |               |                                          | process or in an ancestor          |
+//   | cached_tid    | thread-local                             | {tid, epoch}; epoch no_epoch: none |
+//
+// Invariants:
+//   T1 (wiped)    The kernel zeroes a MADV_WIPEONFORK page in every child that gets a copy of
+//                 its parent's memory (fork, _Fork, clone without CLONE_VM) before the child
+//                 runs a single instruction, so before any pthread_atfork handler, in any
+//                 order, and also for _Fork, which runs none (Linux 4.14, madvise(2)).
+//   T2 (fresh)    An epoch is armed only in a zeroed word, with a value drawn from next_epoch,
+//                 which only grows and which a child inherits: a child's epoch exceeds every
+//                 epoch that a thread it copies can have cached. No epoch is ever no_epoch.
+//   T3 (valid)    By T1 and T2, cached.epoch == *fork_epoch holds only in the process, and so
+//                 in the thread, whose gettid() filled the cache: thread_id() is exact in every
+//                 child a program can make without raw syscalls, however it made it and
+//                 whatever ran first there. (A vfork child shares its parent's memory and may
+//                 only exec or _exit, as POSIX says; a raw CLONE_VM thread has no TLS of its own.)
+//
+// Where the page cannot be had (a kernel before 4.14; mmap failing), the epoch lives in
+// fallback_epoch, which a pthread_atfork child handler zeroes: then T1 holds only for fork(),
+// and only for atfork child handlers registered after lockstep's first thread_id() call.
+//
+// Memory ordering: the fast path's two loads are relaxed. fork_epoch changes once, from
+// unarmed_epoch to a zero-filled word (release, after the word exists); an epoch word changes
+// once per process, from 0 to e. A thread compares with an epoch it read from that same word
+// itself, so whatever stale value a relaxed load returns (0, or the unarmed word) only sends it
+// to the slow path; it can never make a foreign cache look valid.
 namespace detail {
-inline constinit thread_local std::uint32_t cached_tid = 0;
+struct tid_cache {
+  std::uint32_t tid;
+  std::uint32_t epoch;
+};
+inline constexpr std::uint32_t no_epoch = ~std::uint32_t(0);
+inline constinit thread_local tid_cache cached_tid{0, no_epoch};
 
-inline void forget_tid_in_child() noexcept { cached_tid = 0; }
+inline constinit std::atomic<std::uint32_t> unarmed_epoch{0};
+inline constinit std::atomic<std::uint32_t> fallback_epoch{0};
+inline constinit std::atomic<std::atomic<std::uint32_t>*> fork_epoch{&unarmed_epoch};
+inline constinit std::atomic<std::uint32_t> next_epoch{0};
 
+// Once per process tree (a child inherits the page, wiped): the epoch word, on its own page.
+[[gnu::cold, gnu::noinline]] inline std::atomic<std::uint32_t>* map_epoch_word() noexcept {
+  constexpr std::size_t size = sizeof(std::atomic<std::uint32_t>);  // the kernel maps a whole page
+  std::atomic<std::uint32_t>* word = &fallback_epoch;
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p != MAP_FAILED && ::madvise(p, size, MADV_WIPEONFORK) == 0) {
+    word = ::new (p) std::atomic<std::uint32_t>(0);
+  } else {
+    if (p != MAP_FAILED) ::munmap(p, size);
+    static const bool registered =
+        (::pthread_atfork(nullptr, nullptr, [] { fallback_epoch.store(0, std::memory_order_relaxed); }), true);
+    (void)registered;
+  }
+  std::atomic<std::uint32_t>* expected = &unarmed_epoch;
+  if (fork_epoch.compare_exchange_strong(expected, word, std::memory_order_acq_rel, std::memory_order_acquire))
+    return word;
+  if (word != &fallback_epoch) ::munmap(word, size);  // another thread's first call won
+  return expected;
+}
+
+// Async-signal-safe once the page exists (atomics and gettid only), as a fork child of a
+// multithreaded parent needs: there it runs in the child's first thread_id() call.
 [[gnu::cold, gnu::noinline]] inline std::uint32_t fetch_tid() noexcept {
-  // After fork() the child's only thread inherits the parent thread's cached tid: drop it, or
-  // the child would lock with (and so "own" as) its parent's id.
-  static const bool registered = (::pthread_atfork(nullptr, nullptr, forget_tid_in_child), true);
-  (void)registered;
-  cached_tid = static_cast<std::uint32_t>(::syscall(SYS_gettid));
-  return cached_tid;
+  std::atomic<std::uint32_t>* word = fork_epoch.load(std::memory_order_acquire);
+  if (word == &unarmed_epoch) word = map_epoch_word();
+  for (;;) {
+    std::uint32_t e = word->load(std::memory_order_relaxed);
+    if (e == 0) {  // first use in this process, or in a fork child (T1): arm a fresh epoch (T2)
+      const std::uint32_t fresh = next_epoch.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (fresh == no_epoch) fatal("thread_id: 2^32 - 2 generations of fork children used lockstep");
+      if (word->compare_exchange_strong(e, fresh, std::memory_order_relaxed, std::memory_order_relaxed)) e = fresh;
+    }
+    const auto tid = static_cast<std::uint32_t>(::syscall(SYS_gettid));
+    cached_tid = {tid, e};
+    // A fork (from a signal handler) since e was read would leave this call in the child with
+    // the parent's tid; the cache itself could never validate there (T2), but the result must.
+    if (word->load(std::memory_order_relaxed) == e) return tid;
+  }
 }
 }  // namespace detail
 
 // The kernel tid: nonzero, below 2^30 (FUTEX_TID_MASK), unique among the live threads of every
 // process in this PID namespace, which is what lets a process-shared mutex name its owner.
+// Exact in fork children too (T3). No system call after a thread's first.
 inline std::uint32_t thread_id() noexcept {
-  const std::uint32_t t = detail::cached_tid;
-  return t != 0 ? t : detail::fetch_tid();
+  const detail::tid_cache c = detail::cached_tid;
+  if (c.epoch == detail::fork_epoch.load(std::memory_order_relaxed)->load(std::memory_order_relaxed)) [[likely]]
+    return c.tid;
+  return detail::fetch_tid();
 }
 
 // --- ThreadSanitizer annotations --------------------------------------------------------------
