@@ -1,7 +1,12 @@
-# cmake -DHEADERS=dir -DREGISTERED="a;b" -P check_mutants.cmake
+# cmake -DHEADERS=dir1,dir2 -DREGISTERED="a;b" -P check_mutants.cmake
 cmake_policy(VERSION 3.25)
-# (REGISTERED is comma-separated.) Fails unless the mutation points in the headers and the rows of mutants.tsv are the same set.
-file(GLOB_RECURSE headers ${HEADERS}/*.hpp)
+# (HEADERS and REGISTERED are comma-separated.) Fails unless the mutation points in the headers and the rows of mutants.tsv are the same set.
+string(REPLACE "," ";" HEADERS "${HEADERS}")
+set(headers "")
+foreach(dir IN LISTS HEADERS)
+  file(GLOB_RECURSE found_here ${dir}/*.hpp)
+  list(APPEND headers ${found_here})
+endforeach()
 string(REPLACE "," ";" REGISTERED "${REGISTERED}")
 set(found "")
 foreach(h IN LISTS headers)
