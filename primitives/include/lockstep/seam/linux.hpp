@@ -243,11 +243,12 @@ inline constexpr int max_spins = 300;
 // fallback_epoch, which a pthread_atfork child handler zeroes: then T1 holds only for fork(),
 // and only for atfork child handlers registered after lockstep's first thread_id() call.
 //
-// Memory ordering: the fast path's two loads are relaxed. fork_epoch changes once, from
-// unarmed_epoch to a zero-filled word (release, after the word exists); an epoch word changes
-// once per process, from 0 to e. A thread compares with an epoch it read from that same word
-// itself, so whatever stale value a relaxed load returns (0, or the unarmed word) only sends it
-// to the slow path; it can never make a foreign cache look valid.
+// Memory ordering: fork_epoch changes once, from unarmed_epoch to a new word, by a release CAS
+// after the word is constructed; the fast path loads it with acquire (a plain load on x86), so
+// the word it reads through is constructed (the C++ model, and TSan, would call a relaxed load
+// a race with the construction). The epoch word itself changes once per process, from 0 to e,
+// and is read relaxed: a thread compares it with an epoch it read from that same word itself,
+// so a stale 0 only sends it to the slow path; it can never make a foreign cache look valid.
 namespace detail {
 struct tid_cache {
   std::uint32_t tid;
@@ -306,9 +307,10 @@ inline constinit std::atomic<std::uint32_t> next_epoch{0};
 // process in this PID namespace, which is what lets a process-shared mutex name its owner.
 // Exact in fork children too (T3). No system call after a thread's first.
 inline std::uint32_t thread_id() noexcept {
-  const detail::tid_cache c = detail::cached_tid;
-  if (c.epoch == detail::fork_epoch.load(std::memory_order_relaxed)->load(std::memory_order_relaxed)) [[likely]]
-    return c.tid;
+  // The epoch first: the thread-local reads after an acquire load may fold into the compare.
+  const std::uint32_t epoch = detail::fork_epoch.load(std::memory_order_acquire)->load(std::memory_order_relaxed);
+  if (detail::cached_tid.epoch == epoch) [[likely]]
+    return detail::cached_tid.tid;
   return detail::fetch_tid();
 }
 
