@@ -315,3 +315,15 @@ TEST_CASE("blocking: a deadline already past never sleeps; a sleeper is woken by
   }
   CHECK(r.unlocked());
 }
+
+TEST_CASE("unlocking a lock whose word someone else rewrote: corrupt, and the word is left alone (no abort)") {
+  lockstep::interprocess_mutex m;
+  m.lock();
+  auto* word = reinterpret_cast<std::uint32_t*>(&m);
+  const std::uint32_t mine = *word;
+  *word = 0x3fff'fffe;
+  CHECK(lockstep::ipc::detail::unlock(m) == ring_status::corrupt);
+  CHECK(*word == 0x3fff'fffe);
+  *word = mine;
+  CHECK(lockstep::ipc::detail::unlock(m) == ring_status::ok);
+}
