@@ -295,6 +295,20 @@ TEST_SUITE("errors lose nothing") {
   }
 }
 
+TEST_SUITE("errors lose nothing") {
+  TEST_CASE("a null buffer: invalid_argument (a 0-byte send from nullptr is fine)") {
+    scoped_name n("mq");
+    message_queue q(ipc::create_only, n.c_str(), 2, 8);
+    CHECK(error_of([&] { q.send(nullptr, 1, 0); }) == std::errc::invalid_argument);
+    CHECK(q.get_num_msg() == 0);
+    q.send(nullptr, 0, 0);
+    std::size_t got = 0;
+    unsigned p = 0;
+    CHECK(error_of([&] { q.receive(nullptr, 8, got, p); }) == std::errc::invalid_argument);
+    CHECK(q.get_num_msg() == 1);
+  }
+}
+
 TEST_SUITE("full and empty") {
   TEST_CASE("exact capacity: try_send false when full, try_receive false when empty, outputs untouched") {
     scoped_name n("mq");

@@ -28,8 +28,9 @@
 //   - A send or receive that neither blocks nor wakes a sleeper makes no system call.
 // Errors are std::system_error: the std::errc codes above; errc::invalid_argument (EINVAL) for
 // bad attributes (max_num_msg or max_msg_size 0 or too large, mode outside 0777), a bad name or
-// priority; errc::file_exists, errc::no_such_file_or_directory, errc::permission_denied from
-// create/open; lockstep::ipc::errc::foreign_segment (not a message queue: a channel, or not
+// priority, a null buffer (with a nonzero size, for a send); errc::file_exists,
+// errc::no_such_file_or_directory, errc::permission_denied from create/open;
+// lockstep::ipc::errc::foreign_segment (not a message queue: a channel, or not
 // lockstep's), version_mismatch, corrupt_segment (a header field, index, count, size or
 // priority in the segment out of range: nothing was read or written outside the mapping, nothing
 // was consumed), not_ready (the creator never finished). Nothing is lost on any error path.
@@ -319,6 +320,8 @@ class message_queue {
       throw_error(std::make_error_code(std::errc::invalid_argument), op, "priority must be below mq_prio_max (32768)");
     if (size > q_.max_msg_size()) [[unlikely]]
       throw_error(std::make_error_code(std::errc::message_size), op, "message longer than get_max_msg_size()");
+    if (buffer == nullptr && size != 0) [[unlikely]]
+      throw_error(std::make_error_code(std::errc::invalid_argument), op, "a null buffer with a nonzero size");
     const detail::ring_status st = q_.send(buffer, std::uint32_t(size), priority, how);
     if (st == detail::ring_status::ok) [[likely]]
       return true;
@@ -328,6 +331,8 @@ class message_queue {
                       detail::ring_wait how, const char* op) {
     if (buffer_size < q_.max_msg_size()) [[unlikely]]
       throw_error(std::make_error_code(std::errc::message_size), op, "buffer shorter than get_max_msg_size()");
+    if (buffer == nullptr) [[unlikely]]
+      throw_error(std::make_error_code(std::errc::invalid_argument), op, "a null buffer");
     std::uint32_t n = 0, p = 0;
     const detail::ring_status st = q_.receive(buffer, q_.max_msg_size(), n, p, how);
     if (st == detail::ring_status::ok) [[likely]] {
