@@ -339,7 +339,7 @@ class channel {
   [[nodiscard]] std::size_t get_max_msg_size() const noexcept { return ring_.max_msg_size(); }
   // Messages in the channel now (detail/ring.hpp I8): exact while nobody is mid-operation,
   // otherwise a recent value in [0, get_max_msg()].
-  [[nodiscard]] std::size_t get_num_msg() const { return ring_.num_msg(); }
+  [[nodiscard]] std::size_t get_num_msg() const noexcept { return ring_.num_msg(); }
 
  private:
   explicit channel(segment s) : segment_(std::move(s)), ring_(ring_of(segment_)) {}

@@ -5,8 +5,8 @@
 // file against the model seam, with the control block in model memory and the slots as
 // seam::var cells. It includes only the seam and lockstep's mutex. Two layers:
 //   ring_cursors        the cursor protocol (wait for room / data, publish, release) of one ring,
-//                       run under a lock the caller holds: the message queue runs two rings
-//                       under one lock with it (docs: issue 12's design).
+//                       run under a lock the caller holds (so that the message queue can run
+//                       two rings under one lock).
 //   message_ring<Slots> the channel: one ring of message slots, send_lock for producers,
 //                       receive_lock for consumers; reserve/commit and acquire/release (the
 //                       zero-copy path) and the copying send/receive built on them.
