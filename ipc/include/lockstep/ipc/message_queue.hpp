@@ -266,7 +266,7 @@ class message_queue {
   [[nodiscard]] size_type get_max_msg_size() const noexcept { return q_.max_msg_size(); }
   // Messages in the queue now: exact when nobody is mid-operation, otherwise a recent value (a
   // message counts from its sender's taking a slot until its receiver's giving it back).
-  [[nodiscard]] size_type get_num_msg() const { return q_.num_msg(); }
+  [[nodiscard]] size_type get_num_msg() const noexcept { return q_.num_msg(); }
 
   // How many messages of each priority are queued, for inspection (lockstep-mq info). Takes the
   // receive lock (waits for it at most `timeout`: errc::timed_out after that).
