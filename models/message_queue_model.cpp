@@ -208,6 +208,34 @@ struct two_senders : rl::test_suite<two_senders, 3>, queue_fixture<1> {
   void after() { assert_empty(); }
 };
 
+// A timed receive racing the only send: the receiver may take the message at once, after a
+// sleep, or time out (the futex model may end any timed wait, and model time may pass at any
+// check); a timed-out receive consumed nothing, so the message is still there afterwards.
+struct timeout_race : rl::test_suite<timeout_race, 2>, queue_fixture<1> {
+  seam::var<int> got;
+  void before() {
+    init();
+    got.write(0);
+  }
+  void thread(unsigned id) {
+    if (id == 0) {
+      send(1, 6);
+      return;
+    }
+    unsigned char b = 0;
+    std::uint32_t size = 0, priority = 0;
+    const ring_status st = protocol().receive(&b, max_size, size, priority,
+                                              lockstep::ipc::detail::wait_until(seam::now() + std::chrono::seconds(1)));
+    RL_ASSERT(st == ring_status::ok || st == ring_status::timed_out);
+    if (st == ring_status::ok) RL_ASSERT(b == 1 && size == 1 && priority == 6);
+    got.write(st == ring_status::ok ? 1 : 0);
+  }
+  void after() {
+    if (got.read() == 0) RL_ASSERT(receive().id == 1);  // still queued: nothing lost
+    assert_empty();
+  }
+};
+
 using lockstep::model::bounded;
 using lockstep::model::random;
 using lockstep::model::simulate;
@@ -225,6 +253,8 @@ const lockstep::model::model models[] = {
      simulate<two_receivers>},
     {"two_senders_3t", "two senders on a full queue, one receiver: nothing lost or duplicated, no lost wake-up", 3,
      bounded(2), simulate<two_senders>},
+    {"timeout_race_2t", "a timed receive racing the send: it gets the message or times out having consumed nothing", 2,
+     bounded(3), simulate<timeout_race>},
 };
 
 }  // namespace
