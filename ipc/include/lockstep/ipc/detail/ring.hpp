@@ -213,6 +213,22 @@ class ring_cursors {
   }
   void release(std::uint32_t pos) { advance(head_, pos); }
 
+  // The same check without waiting and without touching the lock, for a caller that runs more
+  // than one ring under one lock (the message queue, detail/mq_protocol.hpp) and decides itself
+  // when to unlock: ok (`pos` as above), would_block (full / empty), corrupt (I1). The caller
+  // holds the lock of that end.
+  ring_status try_space(std::uint32_t& pos) { return check<true>(pos); }
+  ring_status try_data(std::uint32_t& pos) { return check<false>(pos); }
+  // Right after try_space / try_data said would_block, `lock` still held: wait until the
+  // other cursor moves (spin, WAITERS, unlock, futex_wait, relock: I5, I6). ok: `lock` is held
+  // again and the caller re-checks everything; otherwise `lock` is released.
+  ring_status sleep_for_space(interprocess_mutex& lock, seam::deadline d, const interprocess_mutex* peer_lock = nullptr) {
+    return sleep_until_moved(lock, head_, head_seen_.read(), d, peer_lock);
+  }
+  ring_status sleep_for_data(interprocess_mutex& lock, seam::deadline d, const interprocess_mutex* peer_lock = nullptr) {
+    return sleep_until_moved(lock, tail_, tail_seen_.read(), d, peer_lock);
+  }
+
   // Messages in the ring (I8): exact when nobody is mid-operation, otherwise a recent value;
   // clamped to [0, capacity] (and capacity if a position is out of range).
   std::uint32_t count_snapshot() const {
@@ -248,31 +264,39 @@ class ring_cursors {
     }
   }
 
+  // ok, would_block or corrupt; the lock is left as it is.
   template <bool Producer>
-  ring_status wait_for(interprocess_mutex& lock, ring_wait how, std::uint32_t& pos, const interprocess_mutex* peer_lock) {
+  ring_status check(std::uint32_t& pos) {
     seam::futex_word& own = Producer ? tail_ : head_;
     seam::futex_word& other = Producer ? head_ : tail_;
     seam::var<std::uint32_t>& seen = Producer ? head_seen_ : tail_seen_;
+    // By I2 the lock makes this relaxed load exact.
+    const std::uint32_t mine = own.load(order::relaxed) & position_mask;
+    // By I4 the cache may only understate what is available.
+    if (usable<Producer>(mine, seen.read())) [[likely]] {
+      pos = mine;
+      return ring_status::ok;
+    }
+    // Acquire: pairs with the other side's exchange (see Memory ordering).
+    const std::uint32_t theirs = other.load(order::acquire) & position_mask;
+    if ((Producer ? count(mine, theirs) : count(theirs, mine)) > capacity_) [[unlikely]]
+      return ring_status::corrupt;  // I1
+    seen.write(theirs);  // sleep_for_* sleeps on this value
+    if (!usable<Producer>(mine, theirs)) return ring_status::would_block;
+    pos = mine;
+    return ring_status::ok;
+  }
+
+  template <bool Producer>
+  ring_status wait_for(interprocess_mutex& lock, ring_wait how, std::uint32_t& pos, const interprocess_mutex* peer_lock) {
     for (;;) {
-      // By I2 the lock makes this relaxed load exact.
-      const std::uint32_t mine = own.load(order::relaxed) & position_mask;
-      // By I4 the cache may only understate what is available.
-      if (usable<Producer>(mine, seen.read())) [[likely]] {
-        pos = mine;
-        return ring_status::ok;
-      }
-      // Acquire: pairs with the other side's exchange (see Memory ordering).
-      const std::uint32_t theirs = other.load(order::acquire) & position_mask;
-      if ((Producer ? count(mine, theirs) : count(theirs, mine)) > capacity_) [[unlikely]]
-        return unlock_with(lock, ring_status::corrupt);  // I1
-      seen.write(theirs);
-      if (usable<Producer>(mine, theirs)) {
-        pos = mine;
-        return ring_status::ok;
-      }
-      if (!how.block) return unlock_with(lock, ring_status::would_block);
-      const ring_status s = sleep_until_moved(lock, other, theirs, how.deadline, peer_lock);
-      if (s != ring_status::ok) return s;  // lock released
+      const ring_status s = check<Producer>(pos);
+      if (s == ring_status::ok) [[likely]]
+        return s;
+      if (s != ring_status::would_block || !how.block) return unlock_with(lock, s);
+      const ring_status w = Producer ? sleep_for_space(lock, how.deadline, peer_lock)
+                                     : sleep_for_data(lock, how.deadline, peer_lock);
+      if (w != ring_status::ok) return w;  // lock released
       // lock held again: re-check from the start (another holder may have moved our cursor)
     }
   }

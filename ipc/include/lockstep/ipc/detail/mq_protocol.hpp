@@ -1,0 +1,307 @@
+// lockstep/ipc/detail/mq_protocol.hpp: THE message queue algorithm: N message slots, two index
+// rings (free, full) run by ring.hpp's cursor protocol, and a receiver-side priority heap
+// (priority_heap.hpp), under one send lock and one receive lock.
+//
+// Production (message_queue.hpp) runs it on a mapped segment; the Relacy model
+// (models/message_queue_model.cpp) compiles this very file against the model seam, with the
+// storage as seam::var cells. It includes only the seam, lockstep's mutex and the two algorithm
+// headers it builds on; every protocol decision of the queue is here.
+//
+// Shared layout: mq_control (the kind area of a message_queue segment, segment.hpp, at segment
+// offset 64), one group per 64-byte cache line, then the arrays (mq_layout below), then the
+// slots (segment.hpp: slot_header {size, tag = priority} + payload).
+//
+//   | line | offset | field          | type               | written by                  | meaning                                   |
+//   |------|--------|----------------|--------------------|-----------------------------|-------------------------------------------|
+//   | S    | 0      | send_lock      | interprocess_mutex | senders                     | serializes senders                        |
+//   | S    | 4      | free_tail_seen | u32                | the send_lock holder        | free ring: a recent tail (consumer cache) |
+//   | S    | 8      | full_head_seen | u32                | the send_lock holder        | full ring: a recent head (producer cache) |
+//   | W    | 64     | free_head      | u32 futex word     | senders (pop a free slot)   | free ring head, bit 31 WAITERS            |
+//   | W    | 68     | full_tail      | u32 futex word     | senders (push a message)    | full ring tail; receivers sleep on it     |
+//   | R    | 128    | receive_lock   | interprocess_mutex | receivers                   | serializes receivers                      |
+//   | R    | 132    | free_head_seen | u32                | the receive_lock holder     | free ring: a recent head (producer cache) |
+//   | R    | 136    | full_tail_seen | u32                | the receive_lock holder     | full ring: a recent tail (consumer cache) |
+//   | R    | 140    | heap_size      | u32                | the receive_lock holder     | entries in the heap, <= capacity          |
+//   | R    | 144    | next_seq       | u64                | the receive_lock holder     | seq of the next message drained           |
+//   | V    | 192    | free_tail      | u32 futex word     | receivers (push a free slot)| free ring tail; senders sleep on it       |
+//   | V    | 196    | full_head      | u32 futex word     | receivers (drain)           | full ring head, bit 31 WAITERS            |
+//   | arr  | 256    | free[N], full[N] (u32 slot indices), heap[N] (priority_heap.hpp entries)                                         |
+//
+// A sender's per-message writes go to lines S and W and to its slot; a receiver's to R and V,
+// the heap and the free ring: as in the channel, the two ends share no written line but the
+// rings' entries, and each reads the other's cursors only when its cache runs out.
+//
+//   send:    [size > max: message_size] lock send_lock -> free ring: wait for data (the ring's
+//            WAITERS/futex sleep, I5/I6 of ring.hpp) -> full ring has space (else corrupt, Q1)
+//            -> s = free[head] (once, < N) -> free ring release -> write slot s: bytes, size,
+//            priority -> full[tail] = s -> full ring publish (release; wakes receivers) -> unlock.
+//   receive: [buffer < max: message_size] lock receive_lock -> drain: every published full
+//            entry into the heap with seq = next_seq++ (Q3), then if the heap is empty: try ->
+//            would_block, else sleep on the full ring's tail and drain again (Q4) -> check the
+//            top (slot < N, size <= max) -> free ring has space (else corrupt, Q1) -> pop the
+//            heap -> copy the bytes out -> free[tail] = slot -> free ring publish (release;
+//            wakes senders) -> unlock.
+//
+// Invariants (N = capacity, the validated local copy):
+//   Q1 (slots)        Every slot index 0..N-1 is in exactly one place: the free ring, the hands
+//                     of the send_lock holder (popped, not yet pushed to full), the full ring,
+//                     the heap, or the hands of the receive_lock holder (popped, not yet in free).
+//                     So neither ring can overflow and the heap holds at most N entries: a ring
+//                     found full when pushed to, or a heap_size above N, is corruption, reported
+//                     before anything is changed.
+//   Q2 (ownership)    A slot is written only by the sender that popped it from the free ring,
+//                     and read only by a receiver after the full ring's publish of it (ring.hpp
+//                     I3): slot accesses are ordered by the rings' release/acquire, never by
+//                     the locks. The receiver copies the bytes out before it pushes the slot
+//                     back to the free ring.
+//   Q3 (order)        Senders publish to the full ring in send_lock order, and a receiver drains
+//                     it in that order, assigning seq from next_seq: seq order is commit order.
+//                     A receive drains every published entry before it takes the heap's top, so
+//                     it returns the highest-priority message committed before its drain,
+//                     FIFO (lowest seq) within that priority (priority_heap.hpp H2): POSIX's rule.
+//   Q4 (no lost       A receiver sleeps only when, under receive_lock, the heap is empty and the
+//       wake-up)      full ring was just found empty (its last try_data: ring.hpp I5 then makes
+//                     the next publish wake it). After any wake-up it drains and re-checks the
+//                     heap, not only the full ring: another receiver may have drained this
+//                     receiver's message into the heap meanwhile. A sender sleeps on the free
+//                     ring alone, whose every push is a publish.
+//   Q5 (untrusted)    Every index, size and priority read from shared memory is read once,
+//                     checked against the local N, max_msg_size and mq_prio_max, and only the
+//                     checked copy is used; a violation is corrupt, with nothing consumed.
+//
+// Memory ordering: the queue adds no atomic operation of its own: every order is the rings'
+// (ring.hpp's Memory ordering block). The free ring's publish (release) orders a receiver's
+// copy-out of slot s before the sender's later overwrite of s, which follows its acquire read
+// of free_tail (or a cache filled from one); the full ring's publish orders the sender's slot
+// writes and full-entry write before the receiver's reads. The heap, heap_size, next_seq and
+// the caches are plain data under receive_lock or send_lock.
+#pragma once
+
+#include <lockstep/ipc/detail/priority_heap.hpp>
+#include <lockstep/ipc/detail/ring.hpp>
+#include <lockstep/mutex.hpp>
+#include <lockstep/seam.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace lockstep::ipc::detail {
+
+// Priorities are 0 .. mq_prio_max - 1: Linux's MQ_PRIO_MAX (sysconf(_SC_MQ_PRIO_MAX)).
+inline constexpr std::uint32_t mq_prio_max = 32768;
+
+// The queue's control block (the table above). Constructed once, in the zero-filled segment,
+// before the segment is published; the free ring then holds every slot (init_free_ring).
+struct mq_control {
+  alignas(64) interprocess_mutex send_lock;  // line S
+  seam::var<std::uint32_t> free_tail_seen;
+  seam::var<std::uint32_t> full_head_seen;
+  alignas(64) seam::futex_word free_head{0};  // line W
+  seam::futex_word full_tail{0};
+  alignas(64) interprocess_mutex receive_lock;  // line R
+  seam::var<std::uint32_t> free_head_seen;
+  seam::var<std::uint32_t> full_tail_seen;
+  seam::var<std::uint32_t> heap_size;
+  seam::var<std::uint64_t> next_seq;
+  alignas(64) seam::futex_word free_tail{0};  // line V
+  seam::futex_word full_head{0};
+};
+
+static_assert(seam::is_model || (std::is_standard_layout_v<mq_control> && offsetof(mq_control, send_lock) == 0 &&
+                                 offsetof(mq_control, free_tail_seen) == 4 && offsetof(mq_control, full_head_seen) == 8 &&
+                                 offsetof(mq_control, free_head) == 64 && offsetof(mq_control, full_tail) == 68 &&
+                                 offsetof(mq_control, receive_lock) == 128 && offsetof(mq_control, free_head_seen) == 132 &&
+                                 offsetof(mq_control, full_tail_seen) == 136 && offsetof(mq_control, heap_size) == 140 &&
+                                 offsetof(mq_control, next_seq) == 144 && offsetof(mq_control, free_tail) == 192 &&
+                                 offsetof(mq_control, full_head) == 196 && sizeof(mq_control) == 256 &&
+                                 alignof(mq_control) == 64),
+              "the message queue's control block layout is fixed: every process, 32- or 64-bit, must agree");
+static_assert(seam::is_model || (sizeof(seam::var<std::uint64_t>) == 8 && alignof(seam::var<std::uint64_t>) == 8),
+              "next_seq is a plain 64-bit word at a fixed offset");
+
+// Where the arrays sit in the kind area (offsets from the start of mq_control), for capacity n.
+// Each array starts on a cache line. false if n is out of range (1 .. max_ring_capacity).
+struct mq_arrays {
+  std::uint64_t free_ring, full_ring, heap, end;
+};
+constexpr bool mq_layout(std::uint64_t n, mq_arrays& out) noexcept {
+  if (n == 0 || n > max_ring_capacity) return false;
+  auto line = [](std::uint64_t b) { return (b + 63) / 64 * 64; };
+  out.free_ring = line(sizeof(mq_control));  // 256 in production
+  out.full_ring = out.free_ring + line(4 * n);
+  out.heap = out.full_ring + line(4 * n);
+  out.end = out.heap + line(sizeof(heap_entry) * n);  // n <= 2^30: no overflow
+  return true;
+}
+
+// Creator only, before publication: the free ring holds slots 0..n-1, the other ring and the
+// heap are empty. `write_free` is the Storage's.
+template <class Storage>
+void init_free_ring(mq_control& c, Storage& s, std::uint32_t n) {
+  for (std::uint32_t i = 0; i < n; ++i) s.write_free(i, i);
+  c.free_tail.store(n, seam::order::relaxed);  // published with the segment (segment.hpp S1)
+}
+
+// The protocol on one queue. Storage is a small copyable view of the arrays and slots that only
+// moves data; every decision is here:
+//   std::uint32_t read_free(std::uint32_t i) const;  void write_free(std::uint32_t i, std::uint32_t v);
+//   std::uint32_t read_full(std::uint32_t i) const;  void write_full(std::uint32_t i, std::uint32_t v);
+//   heap_entry read_heap(std::uint32_t i) const;     void write_heap(std::uint32_t i, const heap_entry&);
+//   void write_size(slot, n); std::uint32_t read_size(slot) const;
+//   void write_priority(slot, p); std::uint32_t read_priority(slot) const;
+//   void copy_in(slot, const void* src, n); void copy_out(slot, void* dst, n) const;
+// Each read_* is one read of shared memory (Q5). Production: message_queue.hpp's
+// mapped_queue_storage (memcpy and plain words in the mapping); the model: seam::var cells.
+template <class Storage>
+class mq_protocol {
+ public:
+  // capacity (<= max_ring_capacity) and max_msg_size are the validated local copies.
+  mq_protocol(mq_control& control, Storage storage, std::uint32_t capacity, std::uint32_t max_msg_size) noexcept
+      : c_(&control), s_(storage), capacity_(capacity), max_msg_size_(max_msg_size) {}
+
+  std::uint32_t capacity() const noexcept { return capacity_; }
+  std::uint32_t max_msg_size() const noexcept { return max_msg_size_; }
+
+  // Messages in the queue: N - free slots. Exact when nobody is mid-operation; otherwise it
+  // counts a message from its sender's pop of a free slot until its receiver's push back.
+  std::uint32_t num_msg() const { return capacity_ - free_ring().count_snapshot(); }
+
+  // Sends `size` bytes from src with `priority` (< mq_prio_max: the caller checks it).
+  // ok; message_size (size > max_msg_size, nothing queued); would_block (full, try);
+  // timed_out; corrupt (Q1, Q5: nothing changed); would_deadlock (the caller holds send_lock).
+  ring_status send(const void* src, std::uint32_t size, std::uint32_t priority, ring_wait how) {
+    if (size > max_msg_size_) return ring_status::message_size;  // before touching anything
+    ring_status st = lock_until(c_->send_lock, how.deadline);
+    if (st != ring_status::ok) return st;
+    std::uint32_t fpos = 0;
+    st = free_ring().wait_for_data(c_->send_lock, how, fpos);  // sleeps on free_tail (Q4)
+    if (st != ring_status::ok) return st;                      // unlocked
+    std::uint32_t upos = 0;
+    if (full_ring().try_space(upos) != ring_status::ok) [[unlikely]]  // Q1: N slots, N entries
+      return unlock_with(c_->send_lock, ring_status::corrupt);
+    const std::uint32_t slot = s_.read_free(free_ring().slot(fpos));  // Q5: once
+    if (slot >= capacity_) [[unlikely]]
+      return unlock_with(c_->send_lock, ring_status::corrupt);
+    free_ring().release(fpos);  // the slot is ours (Q2); its old bytes were read before the
+                                // receiver's free publish, which our acquire saw
+    s_.copy_in(slot, src, size);
+    s_.write_size(slot, size);
+    s_.write_priority(slot, priority);
+    s_.write_full(full_ring().slot(upos), slot);
+    full_ring().publish(upos);  // release: the slot and the entry reach the receiver (Q2)
+    return unlock(c_->send_lock);
+  }
+
+  // Receives the first message (Q3) into dst (room for dst_size bytes): its size and priority.
+  // ok; message_size (dst_size < max_msg_size: POSIX's rule, the message stays queued);
+  // would_block (empty, try); timed_out; corrupt (Q1, Q5: nothing consumed); would_deadlock.
+  ring_status receive(void* dst, std::uint32_t dst_size, std::uint32_t& size, std::uint32_t& priority,
+                      ring_wait how) {
+    if (dst_size < max_msg_size_) return ring_status::message_size;  // before touching anything
+    ring_status st = lock_until(c_->receive_lock, how.deadline);
+    if (st != ring_status::ok) return st;
+    std::uint32_t n = 0;
+    bool woken = false;
+    for (;;) {
+      std::uint32_t drained = 0;
+      st = drain(n, drained);
+      if (st != ring_status::ok) [[unlikely]]
+        return unlock_with(c_->receive_lock, st);
+      // Q4: after a wake-up the heap decides, not what this drain found.
+      const bool waiting_for_full_only = seam::mutant("message_queue.woken_checks_full_only") && woken;
+      if (n != 0 && !(waiting_for_full_only && drained == 0)) break;
+      if (!how.block) return unlock_with(c_->receive_lock, ring_status::would_block);
+      // The drain's last try_data found the full ring empty: sleep on that tail (ring.hpp I5).
+      st = full_ring().sleep_for_data(c_->receive_lock, how.deadline);
+      if (st != ring_status::ok) return st;  // unlocked
+      woken = true;
+    }
+    const heap_entry top = s_.read_heap(0);  // Q5: checked before anything changes
+    if (top.slot >= capacity_ || top.priority >= mq_prio_max) [[unlikely]]
+      return unlock_with(c_->receive_lock, ring_status::corrupt);
+    const std::uint32_t len = s_.read_size(top.slot);  // once
+    if (len > max_msg_size_) [[unlikely]]
+      return unlock_with(c_->receive_lock, ring_status::corrupt);
+    std::uint32_t fpos = 0;
+    if (free_ring().try_space(fpos) != ring_status::ok) [[unlikely]]  // Q1
+      return unlock_with(c_->receive_lock, ring_status::corrupt);
+    heap_pop(s_, n);
+    c_->heap_size.write(n - 1);
+    if (seam::mutant("message_queue.free_before_copy")) {
+      s_.write_free(free_ring().slot(fpos), top.slot);
+      free_ring().publish(fpos);
+      s_.copy_out(top.slot, dst, len);
+    } else {
+      s_.copy_out(top.slot, dst, len);  // Q2: before the slot goes back
+      s_.write_free(free_ring().slot(fpos), top.slot);
+      free_ring().publish(fpos);  // release: our reads happen before the next sender's writes
+    }
+    size = len;
+    priority = top.priority;
+    return unlock(c_->receive_lock);
+  }
+
+  // Calls f(priority) for each message queued (in the heap or published to the full ring),
+  // under receive_lock taken until deadline d; the order of calls is unspecified. For
+  // inspection (lockstep-mq info): it drains like a receive, so it changes no delivery order.
+  // ok, timed_out, corrupt, would_deadlock.
+  template <class F>
+  ring_status for_each_priority(F&& f, seam::deadline d) {
+    ring_status st = lock_until(c_->receive_lock, d);
+    if (st != ring_status::ok) return st;
+    std::uint32_t n = 0, drained = 0;
+    st = drain(n, drained);
+    if (st != ring_status::ok) return unlock_with(c_->receive_lock, st);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint32_t p = s_.read_heap(i).priority;
+      if (p >= mq_prio_max) return unlock_with(c_->receive_lock, ring_status::corrupt);
+      f(p);
+    }
+    return unlock(c_->receive_lock);
+  }
+
+ private:
+  ring_cursors free_ring() const noexcept {
+    return {c_->free_tail, c_->free_head, c_->free_head_seen, c_->free_tail_seen, capacity_};
+  }
+  ring_cursors full_ring() const noexcept {
+    return {c_->full_tail, c_->full_head, c_->full_head_seen, c_->full_tail_seen, capacity_};
+  }
+
+  // receive_lock held. Moves every published full-ring entry into the heap (Q3); n: the heap's
+  // size afterwards, drained: how many moved. ok or corrupt (lock still held).
+  ring_status drain(std::uint32_t& n, std::uint32_t& drained) {
+    n = c_->heap_size.read();  // once
+    if (n > capacity_) [[unlikely]]
+      return ring_status::corrupt;  // Q1
+    std::uint64_t seq = c_->next_seq.read();
+    for (;;) {
+      std::uint32_t pos = 0;
+      const ring_status st = full_ring().try_data(pos);
+      if (st == ring_status::would_block) break;
+      if (st != ring_status::ok) [[unlikely]]
+        return st;
+      const std::uint32_t slot = s_.read_full(full_ring().slot(pos));  // Q5: once each
+      if (slot >= capacity_ || n == capacity_) [[unlikely]]
+        return ring_status::corrupt;
+      const std::uint32_t priority = s_.read_priority(slot);
+      if (priority >= mq_prio_max) [[unlikely]]
+        return ring_status::corrupt;
+      heap_push(s_, n, heap_entry{priority, slot, seq});
+      c_->heap_size.write(++n);
+      c_->next_seq.write(++seq);
+      full_ring().release(pos);  // the entry is read: the full ring's slot goes back to senders
+      ++drained;
+      if (seam::mutant("message_queue.drain_one")) break;
+    }
+    return ring_status::ok;
+  }
+
+  mq_control* c_;
+  Storage s_;
+  std::uint32_t capacity_;
+  std::uint32_t max_msg_size_;
+};
+
+}  // namespace lockstep::ipc::detail
