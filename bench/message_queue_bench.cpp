@@ -27,39 +27,33 @@ using namespace lockstep_bench::ipc;
 
 constexpr long messages = 200'000;
 
-// One queue of each kind, behind ipc_common.hpp's peer calls.
-struct lockstep_peer
-    : named_queue<lockstep::ipc::message_queue, lockstep::ipc::create_only_t, lockstep::ipc::open_only_t> {
-  static constexpr const char* label = "lockstep::ipc::message_queue";
-  using named_queue::named_queue;
+// A queue with Boost's calls (priorities), behind ipc_common.hpp's peer calls.
+template <class Q, class CreateOnly, class OpenOnly>
+struct priority_queue_peer : named_queue<Q, CreateOnly, OpenOnly> {
+  using priority_queue_peer::named_queue::named_queue;
   void send(std::uint64_t seq, unsigned prio) {
     const message m(seq);
-    q->send(m.bytes, msg_size, prio);
+    this->q->send(m.bytes, msg_size, prio);
   }
   std::uint64_t receive() {
     message m;
-    std::size_t n;
+    typename Q::size_type n;
     unsigned prio;
-    q->receive(m.bytes, msg_size, n, prio);
+    this->q->receive(m.bytes, msg_size, n, prio);
     return m.seq();
   }
 };
 
-struct boost_peer : named_queue<boost::interprocess::message_queue, boost::interprocess::create_only_t,
-                                boost::interprocess::open_only_t> {
+struct lockstep_peer
+    : priority_queue_peer<lockstep::ipc::message_queue, lockstep::ipc::create_only_t, lockstep::ipc::open_only_t> {
+  static constexpr const char* label = "lockstep::ipc::message_queue";
+  using priority_queue_peer::priority_queue_peer;
+};
+
+struct boost_peer : priority_queue_peer<boost::interprocess::message_queue, boost::interprocess::create_only_t,
+                                        boost::interprocess::open_only_t> {
   static constexpr const char* label = "boost::interprocess::message_queue";
-  using named_queue::named_queue;
-  void send(std::uint64_t seq, unsigned prio) {
-    const message m(seq);
-    q->send(m.bytes, msg_size, prio);
-  }
-  std::uint64_t receive() {
-    message m;
-    boost::interprocess::message_queue::size_type n;
-    unsigned prio;
-    q->receive(m.bytes, msg_size, n, prio);
-    return m.seq();
-  }
+  using priority_queue_peer::priority_queue_peer;
 };
 
 unsigned mixed(long i) { return unsigned(i * 5 % 8); }

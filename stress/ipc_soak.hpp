@@ -274,4 +274,35 @@ bool run_phase(const plan& p, Produce produce, Consume consume, Stop stop, Left 
   return judge(p.phase, t, left(), secs) && ok;
 }
 
+// --- the program ---------------------------------------------------------------------------
+
+// A soak's main: its command line (common.hpp; --iterations defaults to 350000 messages per
+// producer, 100000 under a sanitizer, to keep tools/test within its budget), then rounds of
+// three phases under the watchdog:
+//   processes Nx2  N producer processes x --iterations messages, 2 consumer processes
+//   processes Nx1  the same with 1 consumer, a third of the messages (the whole per-producer order)
+//   threads Nx2    N producer and 2 consumer threads, --iterations / thread_divisor messages each
+// phase(title, consumers, per_producer, processes) runs one (run_phase); banner(iterations)
+// prints the soak's first line. Returns main's exit status: 0 when every check held, 1
+// otherwise (bad arguments exit 2 in parse_options).
+template <class Banner, class Phase>
+int main(int argc, char** argv, unsigned producers, unsigned long thread_divisor, Banner banner, Phase phase) {
+  options defaults;
+#if defined(LOCKSTEP_TSAN) || defined(__SANITIZE_ADDRESS__)
+  defaults.iterations = 100000;
+#else
+  defaults.iterations = 350000;
+#endif
+  const options o = parse_options(argc, argv, defaults);
+  banner(o.iterations);
+  const std::string n = std::to_string(producers);
+  const std::string titles[] = {"processes " + n + "x2", "processes " + n + "x1", "threads " + n + "x2"};
+  const bool ok = repeat_rounds(o, [&] {
+    return phase(titles[0].c_str(), 2u, o.iterations, true) &&
+           phase(titles[1].c_str(), 1u, std::max(1ul, o.iterations / 3), true) &&
+           phase(titles[2].c_str(), 2u, std::max(1ul, o.iterations / thread_divisor), false);
+  });
+  return ok ? 0 : 1;
+}
+
 }  // namespace lockstep::stress::soak

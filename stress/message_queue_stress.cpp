@@ -124,18 +124,8 @@ bool phase(const char* title, unsigned consumers, unsigned long per_producer, bo
 }  // namespace
 
 int main(int argc, char** argv) {
-  options defaults;
-#if defined(LOCKSTEP_TSAN) || defined(__SANITIZE_ADDRESS__)
-  defaults.iterations = 100000;
-#else
-  defaults.iterations = 350000;
-#endif
-  const options o = parse_options(argc, argv, defaults);
-  std::printf("message_queue soak: %u producers, capacity %zu, sizes %zu..%zu, 8 priorities, %lu messages per producer\n",
-              producers, capacity, sizeof(header), max_size, o.iterations);
-  const bool ok = repeat_rounds(o, [&] {
-    return phase("processes 3x2", 2, o.iterations, true) && phase("processes 3x1", 1, std::max(1ul, o.iterations / 3), true) &&
-           phase("threads 3x2", 2, std::max(1ul, o.iterations / 10), false);
-  });
-  return ok ? 0 : 1;
+  return soak::main(argc, argv, producers, 10, [](unsigned long iterations) {
+    std::printf("message_queue soak: %u producers, capacity %zu, sizes %zu..%zu, 8 priorities, %lu messages per producer\n",
+                    producers, capacity, sizeof(header), max_size, iterations);
+  }, phase);
 }
