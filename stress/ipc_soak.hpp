@@ -32,6 +32,8 @@
 
 #include "common.hpp"
 
+#include <lockstep/seam.hpp>  // LOCKSTEP_TSAN: a ThreadSanitizer build
+
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
