@@ -203,7 +203,10 @@ class ring_cursors {
   }
   // Producer end: the slot at `pos` (from wait_for_space, lock held since) is written; hand it
   // to consumers (I3) and wake them if any sleep (I5).
-  void publish(std::uint32_t pos) { advance(tail_, pos); }
+  void publish(std::uint32_t pos) {
+    advance(tail_, pos, seam::mutant("channel.publish_relaxed") ? order::relaxed : order::release,
+            !seam::mutant("channel.publish_no_wake"));
+  }
 
   // Consumer end: the mirror images. wait_for_data's ok means the slot at `pos` holds a
   // published message.
@@ -211,12 +214,17 @@ class ring_cursors {
                             const interprocess_mutex* peer_lock = nullptr) {
     return wait_for<false>(lock, how, pos, peer_lock);
   }
-  void release(std::uint32_t pos) { advance(head_, pos); }
+  void release(std::uint32_t pos) {
+    advance(head_, pos, seam::mutant("channel.release_relaxed") ? order::relaxed : order::release,
+            !seam::mutant("channel.release_no_wake"));
+  }
 
   // Messages in the ring (I8): exact when nobody is mid-operation, otherwise a recent value;
   // clamped to [0, capacity] (and capacity if a position is out of range).
   std::uint32_t count_snapshot() const {
-    const std::uint32_t h = head_.load(seam::order::acquire) & position_mask;
+    const std::uint32_t h =
+        head_.load(seam::mutant("channel.count_head_relaxed") ? seam::order::relaxed : seam::order::acquire) &
+        position_mask;
     const std::uint32_t t = tail_.load(seam::order::relaxed) & position_mask;
     const std::uint32_t n = count(t, h);
     return n > capacity_ ? capacity_ : n;
@@ -261,8 +269,14 @@ class ring_cursors {
         pos = mine;
         return ring_status::ok;
       }
+      // I6: a try reports full (empty) only from this fresh read, never from the cache alone.
+      if (!how.block && seam::mutant("channel.try_trusts_cache")) return unlock_with(lock, ring_status::would_block);
       // Acquire: pairs with the other side's exchange (see Memory ordering).
-      const std::uint32_t theirs = other.load(order::acquire) & position_mask;
+      const std::uint32_t theirs =
+          other.load((Producer ? seam::mutant("channel.space_check_relaxed") : seam::mutant("channel.data_check_relaxed"))
+                         ? order::relaxed
+                         : order::acquire) &
+          position_mask;
       if ((Producer ? count(mine, theirs) : count(theirs, mine)) > capacity_) [[unlikely]]
         return unlock_with(lock, ring_status::corrupt);  // I1
       seen.write(theirs);
@@ -296,7 +310,7 @@ class ring_cursors {
     std::uint32_t cur = other.load(order::relaxed);
     for (;;) {
       if ((cur & position_mask) != seen_pos) return ring_status::ok;
-      if ((cur & waiters_bit) != 0) break;
+      if ((cur & waiters_bit) != 0 || seam::mutant("channel.sleep_without_waiters")) break;
       if (other.compare_exchange_strong(cur, cur | waiters_bit, order::relaxed, order::relaxed)) {
         cur |= waiters_bit;
         break;
@@ -309,10 +323,11 @@ class ring_cursors {
     return lock_until(lock, d);
   }
 
-  // Moves `own` past `pos` (I2, I3) and wakes the other side's sleepers (I5).
-  void advance(seam::futex_word& own, std::uint32_t pos) {
-    const std::uint32_t old = own.exchange(next(pos), order::release);
-    if ((old & waiters_bit) != 0) [[unlikely]]
+  // Moves `own` past `pos` (I2, I3) and wakes the other side's sleepers (I5). `o` is release
+  // and `wake` true, except in a mutant (publish / release above).
+  void advance(seam::futex_word& own, std::uint32_t pos, order o, bool wake) {
+    const std::uint32_t old = own.exchange(next(pos), o);
+    if ((old & waiters_bit) != 0 && wake) [[unlikely]]
       wake_all(own);
   }
   [[gnu::cold, gnu::noinline]] static void wake_all(seam::futex_word& w) {
@@ -392,8 +407,10 @@ class message_ring {
   ring_status commit(const ticket& t, std::uint32_t size) {
     if (!c_->send_lock.held_by_caller()) return ring_status::not_owner;
     if (size > max_msg_size_) return ring_status::message_size;
-    slots_.write_size(t.slot, size);
+    const bool early = seam::mutant("channel.publish_before_copy_in");  // the slot written after publishing
+    if (!early) slots_.write_size(t.slot, size);
     cursors().publish(t.pos);
+    if (early) slots_.write_size(t.slot, size);
     return unlock(c_->send_lock);
   }
   // Ends a reservation without sending anything.
@@ -441,9 +458,11 @@ class message_ring {
     ticket t;
     const ring_status s = acquire(how, t);
     if (s != ring_status::ok) return s;
+    const bool early = seam::mutant("channel.release_before_copy_out");  // the slot freed before reading it
+    const ring_status freed = early ? release(t) : ring_status::ok;
     slots_.copy_out(t.slot, dst, t.size);
     size = t.size;
-    return release(t);
+    return early ? freed : release(t);
   }
 
  private:
