@@ -60,10 +60,12 @@ class model_slot_view {
   void write_size(std::uint32_t slot, std::uint32_t n) const { s_->size[slot].write(n); }
   std::uint32_t read_size(std::uint32_t slot) const { return s_->size[slot].read(); }
   void copy_in(std::uint32_t slot, const void* src, std::uint32_t n) const {
-    for (std::uint32_t i = 0; i < n; ++i) s_->bytes[slot][i].write(static_cast<const unsigned char*>(src)[i]);
+    seam::var<unsigned char>* payload = s_->bytes[slot];
+    for (std::uint32_t i = 0; i < n; ++i) payload[i].write(static_cast<const unsigned char*>(src)[i]);
   }
   void copy_out(std::uint32_t slot, void* dst, std::uint32_t n) const {
-    for (std::uint32_t i = 0; i < n; ++i) static_cast<unsigned char*>(dst)[i] = s_->bytes[slot][i].read();
+    const seam::var<unsigned char>* payload = s_->bytes[slot];
+    for (std::uint32_t i = 0; i < n; ++i) static_cast<unsigned char*>(dst)[i] = payload[i].read();
   }
 
  private:
