@@ -71,12 +71,14 @@
 //                     that is, until the exchange that wakes it. (Wake-all: one bit cannot say
 //                     how many sleep; a sleeper count in the word could replace it.) A waiter
 //                     that times out leaves WAITERS set: the next move makes one futex_wake for
-//                     nobody, as with the mutex's I4.
+//                     nobody, as with the mutex's I4. (Mutants channel.publish_no_wake,
+//                     channel.release_no_wake, channel.sleep_without_waiters.)
 //   I6 (no sleep      Nobody sleeps holding send_lock or receive_lock. A holder is copying or
 //       under a lock) deciding, so a try_* call waits for the lock only as long as one copy (or
 //                     a zero-copy reservation, short by contract), and it reports full (empty)
 //                     only from a fresh, acquire read of the other cursor under the lock: the
-//                     channel holds exactly `capacity` messages.
+//                     channel holds exactly `capacity` messages. (Mutant
+//                     channel.try_trusts_cache.)
 //   I7 (sizes)        A slot's size is written before the publish exchange and read once by the
 //                     consumer after it; the local copy is checked against the local
 //                     max_msg_size before any copy. A size out of range is corruption: the
@@ -88,11 +90,14 @@
 //   - publish is tail.exchange(release): the slot's size and bytes, written before it, are
 //     visible to a consumer whose decision to read came from an acquire load of tail that read
 //     this value or a later one, or from a cache filled from such a load (I3, I4).
+//     (mutants channel.publish_relaxed, channel.publish_before_copy_in)
 //   - release is head.exchange(release): the consumer's reads of the slot happen before a
 //     producer's later overwrite of it, which is decided by an acquire load of head (I3; no
 //     write-after-read race on the slot).
+//     (mutants channel.release_relaxed, channel.release_before_copy_out)
 //   - A lock holder re-reads the other side's cursor with acquire (pairs with the above), and
 //     its own cursor relaxed (I2).
+//     (mutants channel.space_check_relaxed, channel.data_check_relaxed)
 //   - The caches are plain data under the lock. The holder that fills one does so right after
 //     its acquire load, and the lock's release/acquire carries that to the next holder, so a
 //     cached value orders the data exactly as the load that produced it did.
@@ -107,7 +112,9 @@
 //     and re-reads with acquire.
 //   - The count snapshot loads head with acquire, then tail: the consumer that wrote that head
 //     had read a tail at least as large, so the count is never negative (it may exceed the
-//     capacity by what moved in between, and is clamped).
+//     capacity by what moved in between, and is clamped). (mutant channel.count_head_relaxed)
+//   - The ordering mutants are caught by models in which nobody sleeps: Relacy's futex model
+//     adds edges the kernel does not promise (seam/model.hpp), which would hide them.
 //
 // Sources: the two-lock queue (Michael and Scott, PODC 1996: one lock per end, so a producer
 // and a consumer never wait for each other); a bounded array ring with positions (Lamport
