@@ -71,12 +71,14 @@
 //                     that is, until the exchange that wakes it. (Wake-all: one bit cannot say
 //                     how many sleep; a sleeper count in the word could replace it.) A waiter
 //                     that times out leaves WAITERS set: the next move makes one futex_wake for
-//                     nobody, as with the mutex's I4.
+//                     nobody, as with the mutex's I4. (Mutants channel.publish_no_wake,
+//                     channel.release_no_wake, channel.sleep_without_waiters.)
 //   I6 (no sleep      Nobody sleeps holding send_lock or receive_lock. A holder is copying or
 //       under a lock) deciding, so a try_* call waits for the lock only as long as one copy (or
 //                     a zero-copy reservation, short by contract), and it reports full (empty)
 //                     only from a fresh, acquire read of the other cursor under the lock: the
-//                     channel holds exactly `capacity` messages.
+//                     channel holds exactly `capacity` messages. (Mutant
+//                     channel.try_trusts_cache.)
 //   I7 (sizes)        A slot's size is written before the publish exchange and read once by the
 //                     consumer after it; the local copy is checked against the local
 //                     max_msg_size before any copy. A size out of range is corruption: the
@@ -88,11 +90,14 @@
 //   - publish is tail.exchange(release): the slot's size and bytes, written before it, are
 //     visible to a consumer whose decision to read came from an acquire load of tail that read
 //     this value or a later one, or from a cache filled from such a load (I3, I4).
+//     (mutants channel.publish_relaxed, channel.publish_before_copy_in)
 //   - release is head.exchange(release): the consumer's reads of the slot happen before a
 //     producer's later overwrite of it, which is decided by an acquire load of head (I3; no
 //     write-after-read race on the slot).
+//     (mutants channel.release_relaxed, channel.release_before_copy_out)
 //   - A lock holder re-reads the other side's cursor with acquire (pairs with the above), and
 //     its own cursor relaxed (I2).
+//     (mutants channel.space_check_relaxed, channel.data_check_relaxed)
 //   - The caches are plain data under the lock. The holder that fills one does so right after
 //     its acquire load, and the lock's release/acquire carries that to the next holder, so a
 //     cached value orders the data exactly as the load that produced it did.
@@ -107,7 +112,9 @@
 //     and re-reads with acquire.
 //   - The count snapshot loads head with acquire, then tail: the consumer that wrote that head
 //     had read a tail at least as large, so the count is never negative (it may exceed the
-//     capacity by what moved in between, and is clamped).
+//     capacity by what moved in between, and is clamped). (mutant channel.count_head_relaxed)
+//   - The ordering mutants are caught by models in which nobody sleeps: Relacy's futex model
+//     adds edges the kernel does not promise (seam/model.hpp), which would hide them.
 //
 // Sources: the two-lock queue (Michael and Scott, PODC 1996: one lock per end, so a producer
 // and a consumer never wait for each other); a bounded array ring with positions (Lamport
@@ -203,7 +210,10 @@ class ring_cursors {
   }
   // Producer end: the slot at `pos` (from wait_for_space, lock held since) is written; hand it
   // to consumers (I3) and wake them if any sleep (I5).
-  void publish(std::uint32_t pos) { advance(tail_, pos); }
+  void publish(std::uint32_t pos) {
+    advance(tail_, pos, seam::mutant("channel.publish_relaxed") ? order::relaxed : order::release,
+            !seam::mutant("channel.publish_no_wake"));
+  }
 
   // Consumer end: the mirror images. wait_for_data's ok means the slot at `pos` holds a
   // published message.
@@ -211,7 +221,10 @@ class ring_cursors {
                             const interprocess_mutex* peer_lock = nullptr) {
     return wait_for<false>(lock, how, pos, peer_lock);
   }
-  void release(std::uint32_t pos) { advance(head_, pos); }
+  void release(std::uint32_t pos) {
+    advance(head_, pos, seam::mutant("channel.release_relaxed") ? order::relaxed : order::release,
+            !seam::mutant("channel.release_no_wake"));
+  }
 
   // The same check without waiting and without touching the lock, for a caller that runs more
   // than one ring under one lock (the message queue, detail/mq_protocol.hpp) and decides itself
@@ -232,7 +245,9 @@ class ring_cursors {
   // Messages in the ring (I8): exact when nobody is mid-operation, otherwise a recent value;
   // clamped to [0, capacity] (and capacity if a position is out of range).
   std::uint32_t count_snapshot() const {
-    const std::uint32_t h = head_.load(seam::order::acquire) & position_mask;
+    const std::uint32_t h =
+        head_.load(seam::mutant("channel.count_head_relaxed") ? seam::order::relaxed : seam::order::acquire) &
+        position_mask;
     const std::uint32_t t = tail_.load(seam::order::relaxed) & position_mask;
     const std::uint32_t n = count(t, h);
     return n > capacity_ ? capacity_ : n;
@@ -278,7 +293,11 @@ class ring_cursors {
       return ring_status::ok;
     }
     // Acquire: pairs with the other side's exchange (see Memory ordering).
-    const std::uint32_t theirs = other.load(order::acquire) & position_mask;
+    const std::uint32_t theirs =
+        other.load((Producer ? seam::mutant("channel.space_check_relaxed") : seam::mutant("channel.data_check_relaxed"))
+                       ? order::relaxed
+                       : order::acquire) &
+        position_mask;
     if ((Producer ? count(mine, theirs) : count(theirs, mine)) > capacity_) [[unlikely]]
       return ring_status::corrupt;  // I1
     seen.write(theirs);  // sleep_for_* sleeps on this value
@@ -290,6 +309,12 @@ class ring_cursors {
   template <bool Producer>
   ring_status wait_for(interprocess_mutex& lock, ring_wait how, std::uint32_t& pos, const interprocess_mutex* peer_lock) {
     for (;;) {
+      // I6: a try reports full (empty) only from a fresh read of the other cursor (in check),
+      // never from the cache alone.
+      if (!how.block && seam::mutant("channel.try_trusts_cache") &&
+          !usable<Producer>((Producer ? tail_ : head_).load(order::relaxed) & position_mask,
+                            (Producer ? head_seen_ : tail_seen_).read()))
+        return unlock_with(lock, ring_status::would_block);
       const ring_status s = check<Producer>(pos);
       if (s == ring_status::ok) [[likely]]
         return s;
@@ -320,7 +345,7 @@ class ring_cursors {
     std::uint32_t cur = other.load(order::relaxed);
     for (;;) {
       if ((cur & position_mask) != seen_pos) return ring_status::ok;
-      if ((cur & waiters_bit) != 0) break;
+      if ((cur & waiters_bit) != 0 || seam::mutant("channel.sleep_without_waiters")) break;
       if (other.compare_exchange_strong(cur, cur | waiters_bit, order::relaxed, order::relaxed)) {
         cur |= waiters_bit;
         break;
@@ -333,10 +358,11 @@ class ring_cursors {
     return lock_until(lock, d);
   }
 
-  // Moves `own` past `pos` (I2, I3) and wakes the other side's sleepers (I5).
-  void advance(seam::futex_word& own, std::uint32_t pos) {
-    const std::uint32_t old = own.exchange(next(pos), order::release);
-    if ((old & waiters_bit) != 0) [[unlikely]]
+  // Moves `own` past `pos` (I2, I3) and wakes the other side's sleepers (I5). `o` is release
+  // and `wake` true, except in a mutant (publish / release above).
+  void advance(seam::futex_word& own, std::uint32_t pos, order o, bool wake) {
+    const std::uint32_t old = own.exchange(next(pos), o);
+    if ((old & waiters_bit) != 0 && wake) [[unlikely]]
       wake_all(own);
   }
   [[gnu::cold, gnu::noinline]] static void wake_all(seam::futex_word& w) {
@@ -416,8 +442,10 @@ class message_ring {
   ring_status commit(const ticket& t, std::uint32_t size) {
     if (!c_->send_lock.held_by_caller()) return ring_status::not_owner;
     if (size > max_msg_size_) return ring_status::message_size;
-    slots_.write_size(t.slot, size);
+    const bool early = seam::mutant("channel.publish_before_copy_in");  // the slot written after publishing
+    if (!early) slots_.write_size(t.slot, size);
     cursors().publish(t.pos);
+    if (early) slots_.write_size(t.slot, size);
     return unlock(c_->send_lock);
   }
   // Ends a reservation without sending anything.
@@ -465,9 +493,11 @@ class message_ring {
     ticket t;
     const ring_status s = acquire(how, t);
     if (s != ring_status::ok) return s;
+    const bool early = seam::mutant("channel.release_before_copy_out");  // the slot freed before reading it
+    const ring_status freed = early ? release(t) : ring_status::ok;
     slots_.copy_out(t.slot, dst, t.size);
     size = t.size;
-    return release(t);
+    return early ? freed : release(t);
   }
 
  private:
