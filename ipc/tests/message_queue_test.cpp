@@ -376,18 +376,21 @@ TEST_SUITE("full and empty") {
   }
 
   TEST_CASE("processes: a receiver asleep in another process is woken by a send; and the reverse") {
-    scoped_name n("mq");
-    message_queue q(ipc::create_only, n.c_str(), 1, 8);
+    // Two queues, one per direction: with one, the parent could see its own "ping" still queued
+    // (the child not yet running after its wake-up) and take it back, leaving the child asleep.
+    scoped_name n("mq"), back("mqback");
+    message_queue to_child(ipc::create_only, n.c_str(), 1, 8);
+    message_queue q(ipc::create_only, back.c_str(), 1, 8);
     const pid_t pid = lockstep::test::fork_child([&] {
-      message_queue mine(ipc::open_only, n.c_str());
-      if (take(mine).text != "ping") return 1;
-      send_text(mine, "pong", 1);  // fills the queue
-      send_text(mine, "pong2", 2);  // blocks until the parent receives
+      message_queue in(ipc::open_only, n.c_str()), out(ipc::open_only, back.c_str());
+      if (take(in).text != "ping") return 1;
+      send_text(out, "pong", 1);   // fills the queue
+      send_text(out, "pong2", 2);  // blocks until the parent receives
       return 0;
     });
     REQUIRE(lockstep::test::eventually([&] { return lockstep::test::blocked_in_futex(pid); }));
-    send_text(q, "ping", 0);
-    REQUIRE(lockstep::test::eventually([&] { return q.get_num_msg() == 1; }));
+    send_text(to_child, "ping", 0);
+    REQUIRE(lockstep::test::eventually([&] { return q.get_num_msg() == 1; }));  // only the child sends here
     REQUIRE(lockstep::test::eventually([&] { return lockstep::test::blocked_in_futex(pid); }));
     CHECK(take(q).text == "pong");
     CHECK(lockstep::test::wait_child(pid).ok());
