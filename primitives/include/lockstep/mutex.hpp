@@ -115,10 +115,7 @@ class basic_mutex {
   }
   template <class Clock, class Duration>
   [[nodiscard]] bool try_lock_until(const std::chrono::time_point<Clock, Duration>& t) {
-    for (;;) {
-      if (timed(detail::to_deadline(t))) return true;
-      if (std::is_same_v<Clock, seam::clock> || detail::reached(t)) return false;
-    }
+    return detail::until(t, [this](seam::deadline d) { return timed(d); });
   }
 
   // Releases the mutex. Precondition: the caller holds it. A call by any other thread is a

@@ -149,10 +149,7 @@ class basic_counting_semaphore {
   }
   template <class Clock, class Duration>
   [[nodiscard]] bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& t) noexcept {
-    for (;;) {
-      if (take(detail::to_deadline(t)) == detail::status::ok) return true;
-      if (std::is_same_v<Clock, seam::clock> || detail::reached(t)) return false;
-    }
+    return detail::until(t, [this](seam::deadline d) noexcept { return take(d) == detail::status::ok; });
   }
 
   // Snapshots for assertions, tests and monitoring (not in std): exact when no other thread is

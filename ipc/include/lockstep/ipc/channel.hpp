@@ -46,6 +46,7 @@
 
 #include <lockstep/detail/deadline.hpp>
 #include <lockstep/ipc/detail/ring.hpp>
+#include <lockstep/ipc/detail/ring_error.hpp>
 #include <lockstep/ipc/errc.hpp>
 #include <lockstep/ipc/segment.hpp>
 #include <lockstep/ipc/shared_memory.hpp>
@@ -373,14 +374,10 @@ class channel {
       throw_status(s, op);
   }
 
-  // Runs op(deadline) until it succeeds or abs_time has passed on its own clock (any clock;
-  // steady_clock's deadline is exact, others are re-checked after a timeout).
+  // Runs op(deadline) until it succeeds or abs_time has passed on its own clock (detail/deadline.hpp).
   template <class Clock, class Duration, class Op>
   static bool until(const std::chrono::time_point<Clock, Duration>& abs_time, Op op, const char* what) {
-    for (;;) {
-      if (done(op(lockstep::detail::to_deadline(abs_time)), what)) return true;
-      if (std::is_same_v<Clock, seam::clock> || !(Clock::now() < abs_time)) return false;
-    }
+    return lockstep::detail::until(abs_time, [&](seam::deadline d) { return done(op(d), what); });
   }
 
   status hold(send_reservation& r, detail::ring_wait how) {
@@ -415,17 +412,7 @@ class channel {
                             "lockstep::ipc::channel: a null buffer with a nonzero size");
   }
   [[noreturn, gnu::cold, gnu::noinline]] static void throw_status(status s, const char* op) {
-    std::error_code ec;
-    switch (s) {
-      case status::ok: break;  // not an error: never thrown
-      case status::message_size: ec = std::make_error_code(std::errc::message_size); break;
-      case status::corrupt: ec = make_error_code(errc::corrupt_segment); break;
-      case status::would_deadlock: ec = std::make_error_code(std::errc::resource_deadlock_would_occur); break;
-      case status::not_owner: ec = std::make_error_code(std::errc::operation_not_permitted); break;
-      case status::timed_out: ec = std::make_error_code(std::errc::timed_out); break;
-      case status::would_block: ec = std::make_error_code(std::errc::resource_unavailable_try_again); break;
-    }
-    throw std::system_error(ec, std::string("lockstep::ipc::channel: ") + op);
+    throw std::system_error(detail::to_error_code(s), std::string("lockstep::ipc::channel: ") + op);
   }
 
   segment segment_;

@@ -45,6 +45,7 @@
 
 #include <lockstep/detail/deadline.hpp>
 #include <lockstep/ipc/detail/mq_protocol.hpp>
+#include <lockstep/ipc/detail/ring_error.hpp>
 #include <lockstep/ipc/errc.hpp>
 #include <lockstep/ipc/segment.hpp>
 #include <lockstep/ipc/shared_memory.hpp>
@@ -181,7 +182,7 @@ class message_queue {
   template <class Clock, class Duration>
   [[nodiscard]] bool timed_send(const void* buffer, size_type size, unsigned priority,
                                 const std::chrono::time_point<Clock, Duration>& abs_time) {
-    return until(abs_time, [&](seam::deadline d) {
+    return lockstep::detail::until(abs_time, [&](seam::deadline d) {
       return send_status(buffer, size, priority, detail::wait_until(d), "timed_send");
     });
   }
@@ -223,7 +224,7 @@ class message_queue {
   template <class Clock, class Duration>
   [[nodiscard]] bool timed_receive(void* buffer, size_type buffer_size, size_type& recvd_size, unsigned& priority,
                                    const std::chrono::time_point<Clock, Duration>& abs_time) {
-    return until(abs_time, [&](seam::deadline d) {
+    return lockstep::detail::until(abs_time, [&](seam::deadline d) {
       return receive_status(buffer, buffer_size, recvd_size, priority, detail::wait_until(d), "timed_receive");
     });
   }
@@ -305,15 +306,6 @@ class message_queue {
             seg.layout.capacity, seg.layout.max_msg_size};
   }
 
-  // Runs op(deadline) until it succeeds or abs_time has passed on its own clock.
-  template <class Clock, class Duration, class Op>
-  static bool until(const std::chrono::time_point<Clock, Duration>& abs_time, Op op) {
-    for (;;) {
-      if (op(lockstep::detail::to_deadline(abs_time))) return true;
-      if (std::is_same_v<Clock, seam::clock> || !(Clock::now() < abs_time)) return false;
-    }
-  }
-
   // true: done; false: would_block or timed_out; throws for everything else.
   bool send_status(const void* buffer, size_type size, unsigned priority, detail::ring_wait how, const char* op) {
     if (priority >= mq_prio_max) [[unlikely]]
@@ -349,17 +341,11 @@ class message_queue {
   }
   [[noreturn, gnu::cold, gnu::noinline]] static void fail(detail::ring_status st, const char* op) {
     using detail::ring_status;
-    switch (st) {
-      case ring_status::corrupt:
-        throw_error(make_error_code(errc::corrupt_segment), op, "an index, count, size or priority is out of range");
-      case ring_status::would_deadlock:
-        throw_error(std::make_error_code(std::errc::resource_deadlock_would_occur), op,
-                    "this thread is already inside an operation on this queue");
-      case ring_status::timed_out:
-        throw_error(std::make_error_code(std::errc::timed_out), op, "the lock was not free in time");
-      default:
-        throw_error(std::make_error_code(std::errc::invalid_argument), op, "unexpected ring status");
-    }
+    const char* why = st == ring_status::corrupt          ? "an index, count, size or priority is out of range"
+                      : st == ring_status::would_deadlock ? "this thread is already inside an operation on this queue"
+                      : st == ring_status::timed_out      ? "the lock was not free in time"
+                                                          : "refused";
+    throw_error(detail::to_error_code(st), op, why);
   }
   [[noreturn, gnu::cold, gnu::noinline]] static void throw_error(std::error_code ec, const char* op, const char* why) {
     throw std::system_error(ec, std::string("lockstep::ipc::message_queue::") + op + ": " + why);

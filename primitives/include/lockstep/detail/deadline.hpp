@@ -111,4 +111,16 @@ seam::deadline to_deadline(const std::chrono::time_point<Clock, Duration>& t) {
   }
 }
 
+// The one loop behind every *_until in lockstep (mutex, semaphores, channel, message queue):
+// runs attempt(deadline) until it returns true or t has passed on t's own clock. steady_clock's
+// deadline is exact; another clock may have been stepped during the wait, so after a timeout it
+// is read again (reached: D1 on that clock, without the overflow of `Clock::now() < t`).
+template <class Clock, class Duration, class Attempt>
+bool until(const std::chrono::time_point<Clock, Duration>& t, Attempt attempt) {
+  for (;;) {
+    if (attempt(to_deadline(t))) return true;
+    if (std::is_same_v<Clock, seam::clock> || reached(t)) return false;
+  }
+}
+
 }  // namespace lockstep::detail
