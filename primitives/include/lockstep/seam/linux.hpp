@@ -187,6 +187,13 @@ inline int futex_wake(futex_word& w, int count, scope s) noexcept {
 // The time deadlines are measured against.
 inline deadline now() noexcept { return clock::now(); }
 
+// Keeps this thread's memory accesses on either side in program order for a process that may
+// be killed between them (a journal written before the step it describes, ipc/detail/
+// mq_protocol.hpp Q6): a compiler barrier only. The CPU needs none: a killed thread's retired
+// stores all reach memory, and the kernel's robust-futex death action on the lock, which the
+// next holder acquires, comes after them.
+inline void program_order() noexcept { std::atomic_signal_fence(std::memory_order_seq_cst); }
+
 inline void spin_pause() noexcept {
   LOCKSTEP_COUNT(spin_steps);
 #if defined(__x86_64__) || defined(__i386__)

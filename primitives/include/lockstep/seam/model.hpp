@@ -193,6 +193,9 @@ inline deadline now() {
   return rl::rand(2) == 0 ? deadline{} : deadline{} + std::chrono::hours(1);
 }
 
+// A model thread that dies stops between two steps of its program: nothing to order.
+inline void program_order() noexcept {}
+
 // A spin step is a yield point: Relacy then schedules the other threads, and a spin loop that
 // yields is not mistaken for a livelock.
 inline void spin_pause(site s = site::here()) { rl::yield(1, s.info()); }

@@ -97,6 +97,9 @@ struct mq_control {
   alignas(64) interprocess_mutex send_lock;  // line S
   seam::var<std::uint32_t> free_tail_seen;
   seam::var<std::uint32_t> full_head_seen;
+  seam::var<std::uint32_t> send_slot;      // Q6 send journal: slot + 1 in the holder's hands, or 0
+  seam::var<std::uint32_t> send_free_pos;  // the free ring position it pops (no_pos: popped)
+  seam::var<std::uint32_t> send_full_pos;  // the full ring position it publishes to
   alignas(64) seam::futex_word free_head{0};  // line W
   seam::futex_word full_tail{0};
   alignas(64) interprocess_mutex receive_lock;  // line R
@@ -106,7 +109,18 @@ struct mq_control {
   seam::var<std::uint64_t> next_seq;
   alignas(64) seam::futex_word free_tail{0};  // line V
   seam::futex_word full_head{0};
+  alignas(64) seam::var<std::uint32_t> recv_op;  // line J, Q6 receive journal: mq_step
+  seam::var<std::uint32_t> recv_n;         // the heap's size before the step
+  seam::var<std::uint32_t> recv_pos;       // push: the full ring position drained; pop: the free ring position
+  seam::var<std::uint32_t> recv_priority;  // the entry pushed or popped
+  seam::var<std::uint32_t> recv_slot;
+  seam::var<std::uint64_t> recv_seq;
 };
+
+// The receive journal's step (Q6).
+enum class mq_step : std::uint32_t { none = 0, push = 1, pop = 2 };
+// send_free_pos when the slot in the send_lock holder's hands was popped by an earlier holder.
+inline constexpr std::uint32_t no_pos = 0xffff'ffffu;
 
 static_assert(seam::is_model || (std::is_standard_layout_v<mq_control> && offsetof(mq_control, send_lock) == 0 &&
                                  offsetof(mq_control, free_tail_seen) == 4 && offsetof(mq_control, full_head_seen) == 8 &&
@@ -114,8 +128,12 @@ static_assert(seam::is_model || (std::is_standard_layout_v<mq_control> && offset
                                  offsetof(mq_control, receive_lock) == 128 && offsetof(mq_control, free_head_seen) == 132 &&
                                  offsetof(mq_control, full_tail_seen) == 136 && offsetof(mq_control, heap_size) == 140 &&
                                  offsetof(mq_control, next_seq) == 144 && offsetof(mq_control, free_tail) == 192 &&
-                                 offsetof(mq_control, full_head) == 196 && sizeof(mq_control) == 256 &&
-                                 alignof(mq_control) == 64),
+                                 offsetof(mq_control, full_head) == 196 && offsetof(mq_control, send_slot) == 12 &&
+                                 offsetof(mq_control, send_free_pos) == 16 && offsetof(mq_control, send_full_pos) == 20 &&
+                                 offsetof(mq_control, recv_op) == 256 && offsetof(mq_control, recv_n) == 260 &&
+                                 offsetof(mq_control, recv_pos) == 264 && offsetof(mq_control, recv_priority) == 268 &&
+                                 offsetof(mq_control, recv_slot) == 272 && offsetof(mq_control, recv_seq) == 280 &&
+                                 sizeof(mq_control) == 320 && alignof(mq_control) == 64),
               "the message queue's control block layout is fixed: every process, 32- or 64-bit, must agree");
 static_assert(seam::is_model || (sizeof(seam::var<std::uint64_t>) == 8 && alignof(seam::var<std::uint64_t>) == 8),
               "next_seq is a plain 64-bit word at a fixed offset");
@@ -128,7 +146,7 @@ struct mq_arrays {
 constexpr bool mq_layout(std::uint64_t n, mq_arrays& out) noexcept {
   if (n == 0 || n > max_ring_capacity) return false;
   auto line = [](std::uint64_t b) { return (b + 63) / 64 * 64; };
-  out.free_ring = line(sizeof(mq_control));  // 256 in production
+  out.free_ring = line(sizeof(mq_control));  // 320 in production
   out.full_ring = out.free_ring + line(4 * n);
   out.heap = out.full_ring + line(4 * n);
   out.end = out.heap + line(sizeof(heap_entry) * n);  // n <= 2^30: no overflow
@@ -172,25 +190,37 @@ class mq_protocol {
   // timed_out; corrupt (Q1, Q5: nothing changed); would_deadlock (the caller holds send_lock).
   ring_status send(const void* src, std::uint32_t size, std::uint32_t priority, ring_wait how) {
     if (size > max_msg_size_) return ring_status::message_size;  // before touching anything
-    ring_status st = lock_until(c_->send_lock, how.deadline);
+    const end_lock l = send_end();
+    ring_status st = lock_until(l, how.deadline);
     if (st != ring_status::ok) return st;
-    std::uint32_t fpos = 0;
-    st = free_ring().wait_for_data(c_->send_lock, how, fpos);  // sleeps on free_tail (Q4)
-    if (st != ring_status::ok) return st;                      // unlocked
     std::uint32_t upos = 0;
-    if (full_ring().try_space(upos) != ring_status::ok) [[unlikely]]  // Q1: N slots, N entries
-      return unlock_with(c_->send_lock, ring_status::corrupt);
-    const std::uint32_t slot = s_.read_free(free_ring().slot(fpos));  // Q5: once
-    if (slot >= capacity_) [[unlikely]]
-      return unlock_with(c_->send_lock, ring_status::corrupt);
-    free_ring().release(fpos);  // the slot is ours (Q2); its old bytes were read before the
-                                // receiver's free publish, which our acquire saw
+    std::uint32_t slot = c_->send_slot.read();  // Q6: 0, or a slot a dead holder had popped (once)
+    if (slot == 0) [[likely]] {
+      std::uint32_t fpos = 0;
+      st = free_ring().wait_for_data(l, how, fpos);  // sleeps on free_tail (Q4)
+      if (st != ring_status::ok) return st;          // unlocked
+      if (full_ring().try_space(upos) != ring_status::ok) [[unlikely]]  // Q1: N slots, N entries
+        return unlock_with(l, ring_status::corrupt);
+      slot = s_.read_free(free_ring().slot(fpos));  // Q5: once
+      if (slot >= capacity_) [[unlikely]]
+        return unlock_with(l, ring_status::corrupt);
+      journal_send(slot, fpos, upos);  // Q6: before the pop
+      free_ring().release(fpos);  // the slot is ours (Q2); its old bytes were read before the
+                                  // receiver's free publish, which our acquire saw
+    } else {
+      // A dead sender's slot, kept by the repair (Q6): the journal already names it, popped,
+      // and the full ring's tail, which nobody moved since.
+      if (--slot >= capacity_ || full_ring().try_space(upos) != ring_status::ok) [[unlikely]]
+        return unlock_with(l, ring_status::corrupt);
+    }
     s_.copy_in(slot, src, size);
     s_.write_size(slot, size);
     s_.write_priority(slot, priority);
     s_.write_full(full_ring().slot(upos), slot);
     full_ring().publish(upos);  // release: the slot and the entry reach the receiver (Q2)
-    return unlock(c_->send_lock);
+    seam::program_order();
+    c_->send_slot.write(0);  // Q6: the slot is the full ring's now
+    return unlock(l);
   }
 
   // Receives the first message (Q3) into dst (room for dst_size bytes): its size and priority.
@@ -199,7 +229,8 @@ class mq_protocol {
   ring_status receive(void* dst, std::uint32_t dst_size, std::uint32_t& size, std::uint32_t& priority,
                       ring_wait how) {
     if (dst_size < max_msg_size_) return ring_status::message_size;  // before touching anything
-    ring_status st = lock_until(c_->receive_lock, how.deadline);
+    const end_lock l = receive_end();
+    ring_status st = lock_until(l, how.deadline);
     if (st != ring_status::ok) return st;
     std::uint32_t n = 0;
     bool woken = false;
@@ -207,25 +238,26 @@ class mq_protocol {
       std::uint32_t drained = 0;
       st = drain(n, drained);
       if (st != ring_status::ok) [[unlikely]]
-        return unlock_with(c_->receive_lock, st);
+        return unlock_with(l, st);
       // Q4: after a wake-up the heap decides, not what this drain found.
       const bool waiting_for_full_only = seam::mutant("message_queue.woken_checks_full_only") && woken;
       if (n != 0 && !(waiting_for_full_only && drained == 0)) break;
-      if (!how.block) return unlock_with(c_->receive_lock, ring_status::would_block);
+      if (!how.block) return unlock_with(l, ring_status::would_block);
       // The drain's last try_data found the full ring empty: sleep on that tail (ring.hpp I5).
-      st = full_ring().sleep_for_data(c_->receive_lock, how.deadline);
+      st = full_ring().sleep_for_data(l, how.deadline);
       if (st != ring_status::ok) return st;  // unlocked
       woken = true;
     }
     const heap_entry top = s_.read_heap(0);  // Q5: checked before anything changes
     if (top.slot >= capacity_ || top.priority >= mq_prio_max) [[unlikely]]
-      return unlock_with(c_->receive_lock, ring_status::corrupt);
+      return unlock_with(l, ring_status::corrupt);
     const std::uint32_t len = s_.read_size(top.slot);  // once
     if (len > max_msg_size_) [[unlikely]]
-      return unlock_with(c_->receive_lock, ring_status::corrupt);
+      return unlock_with(l, ring_status::corrupt);
     std::uint32_t fpos = 0;
     if (free_ring().try_space(fpos) != ring_status::ok) [[unlikely]]  // Q1
-      return unlock_with(c_->receive_lock, ring_status::corrupt);
+      return unlock_with(l, ring_status::corrupt);
+    journal_receive(mq_step::pop, n, fpos, top);  // Q6: before the heap changes
     heap_pop(s_, n);
     c_->heap_size.write(n - 1);
     if (seam::mutant("message_queue.free_before_copy")) {
@@ -237,9 +269,10 @@ class mq_protocol {
       s_.write_free(free_ring().slot(fpos), top.slot);
       free_ring().publish(fpos);  // release: our reads happen before the next sender's writes
     }
+    end_receive_step();  // Q6: the message is consumed
     size = len;
     priority = top.priority;
-    return unlock(c_->receive_lock);
+    return unlock(l);
   }
 
   // Calls f(priority) for each message queued (in the heap or published to the full ring),
@@ -248,17 +281,18 @@ class mq_protocol {
   // ok, timed_out, corrupt, would_deadlock.
   template <class F>
   ring_status for_each_priority(F&& f, seam::deadline d) {
-    ring_status st = lock_until(c_->receive_lock, d);
+    const end_lock l = receive_end();
+    ring_status st = lock_until(l, d);
     if (st != ring_status::ok) return st;
     std::uint32_t n = 0, drained = 0;
     st = drain(n, drained);
-    if (st != ring_status::ok) return unlock_with(c_->receive_lock, st);
+    if (st != ring_status::ok) return unlock_with(l, st);
     for (std::uint32_t i = 0; i < n; ++i) {
       const std::uint32_t p = s_.read_heap(i).priority;
-      if (p >= mq_prio_max) return unlock_with(c_->receive_lock, ring_status::corrupt);
+      if (p >= mq_prio_max) return unlock_with(l, ring_status::corrupt);
       f(p);
     }
-    return unlock(c_->receive_lock);
+    return unlock(l);
   }
 
  private:
@@ -288,14 +322,114 @@ class mq_protocol {
       const std::uint32_t priority = s_.read_priority(slot);
       if (priority >= mq_prio_max) [[unlikely]]
         return ring_status::corrupt;
-      heap_push(s_, n, heap_entry{priority, slot, seq});
+      const heap_entry e{priority, slot, seq};
+      journal_receive(mq_step::push, n, pos, e);  // Q6: before the heap changes
+      heap_push(s_, n, e);
       c_->heap_size.write(++n);
       c_->next_seq.write(++seq);
       full_ring().release(pos);  // the entry is read: the full ring's slot goes back to senders
+      end_receive_step();
       ++drained;
       if (seam::mutant("message_queue.drain_one")) break;
     }
     return ring_status::ok;
+  }
+
+  // --- owner death (Q6) ------------------------------------------------------------------------
+
+  end_lock send_end() noexcept {
+    return {c_->send_lock, [](void* q) { return static_cast<mq_protocol*>(q)->repair_send(); }, this};
+  }
+  end_lock receive_end() noexcept {
+    return {c_->receive_lock, [](void* q) { return static_cast<mq_protocol*>(q)->repair_receive(); }, this};
+  }
+
+  // The journals: the step's fields first, then what makes them valid (send_slot, recv_op),
+  // each in program order before the step they describe (seam::program_order).
+  void journal_send(std::uint32_t slot, std::uint32_t fpos, std::uint32_t upos) {
+    c_->send_free_pos.write(fpos);
+    c_->send_full_pos.write(upos);
+    seam::program_order();
+    c_->send_slot.write(slot + 1);
+    seam::program_order();
+  }
+  void journal_receive(mq_step op, std::uint32_t n, std::uint32_t pos, const heap_entry& e) {
+    c_->recv_n.write(n);
+    c_->recv_pos.write(pos);
+    c_->recv_priority.write(e.priority);
+    c_->recv_slot.write(e.slot);
+    c_->recv_seq.write(e.seq);
+    seam::program_order();
+    c_->recv_op.write(std::uint32_t(op));
+    seam::program_order();
+  }
+  void end_receive_step() {
+    seam::program_order();
+    c_->recv_op.write(std::uint32_t(mq_step::none));
+  }
+
+  // send_lock came with owner_dead: a sender died holding it. Its journal says which of three
+  // places the slot it named is in (Q6): still in the free ring (free_head has not moved past
+  // send_free_pos), in the full ring (full_tail has moved past send_full_pos: published), or
+  // in the holder's hands (between the two): kept there for the next send to fill, so no slot
+  // is lost (Q1) and nothing half-written is ever published. Then both rings' caches are reset.
+  ring_status repair_send() {
+    const std::uint32_t held = c_->send_slot.read();  // Q5: each field once
+    if (held != 0) {
+      const std::uint32_t fpos = c_->send_free_pos.read();
+      const std::uint32_t upos = c_->send_full_pos.read();
+      if (held - 1 >= capacity_ || upos >= 2 * capacity_ || (fpos != no_pos && fpos >= 2 * capacity_))
+        return ring_status::corrupt;
+      // By I2 (ring.hpp) only the send_lock holder moves these two: exact.
+      const std::uint32_t free_head = c_->free_head.load(seam::order::relaxed) & position_mask;
+      const std::uint32_t full_tail = c_->full_tail.load(seam::order::relaxed) & position_mask;
+      const bool popped = fpos == no_pos || free_head != fpos;
+      const bool published = full_tail != upos;
+      if (!popped || published || seam::mutant("message_queue.repair_drops_held_slot"))
+        c_->send_slot.write(0);
+      else
+        c_->send_free_pos.write(no_pos);  // in our hands: the next send fills it
+    }
+    const ring_status st = free_ring().revalidate_consumer();
+    return st != ring_status::ok ? st : full_ring().revalidate_producer();
+  }
+
+  // receive_lock came with owner_dead: a receiver died holding it. A step its journal names is
+  // finished forward if it was a drain (push) whose full ring release had not happened yet,
+  // and undone if it was a pop whose free ring publish had not happened yet: the message goes
+  // back into the heap with its seq and is delivered to the next receiver, in its place (Q3).
+  // heap_repair (priority_heap.hpp H3) makes the heap whole from any instruction of either.
+  // A pop whose publish happened lost only the message the dead receiver was returning.
+  ring_status repair_receive() {
+    const std::uint32_t op = c_->recv_op.read();  // Q5: each field once
+    if (op != std::uint32_t(mq_step::none)) {
+      const std::uint32_t n = c_->recv_n.read();
+      const std::uint32_t pos = c_->recv_pos.read();
+      const heap_entry e{c_->recv_priority.read(), c_->recv_slot.read(), c_->recv_seq.read()};
+      if (pos >= 2 * capacity_ || e.slot >= capacity_ || e.priority >= mq_prio_max) return ring_status::corrupt;
+      const bool repair_heap = !seam::mutant("message_queue.repair_skips_heap");
+      if (op == std::uint32_t(mq_step::push)) {
+        if (n >= capacity_) return ring_status::corrupt;  // Q1: room for one more
+        if ((c_->full_head.load(seam::order::relaxed) & position_mask) == pos) {  // not released (I2: exact)
+          if (repair_heap) heap_repair(s_, n + 1, e);
+          c_->heap_size.write(n + 1);
+          c_->next_seq.write(e.seq + 1);
+          full_ring().release(pos);
+        }
+      } else if (op == std::uint32_t(mq_step::pop)) {
+        if (n == 0 || n > capacity_) return ring_status::corrupt;
+        if ((c_->free_tail.load(seam::order::relaxed) & position_mask) == pos) {  // not given back
+          if (repair_heap) heap_repair(s_, n, e);
+          c_->heap_size.write(n);
+        }
+      } else {
+        return ring_status::corrupt;
+      }
+      end_receive_step();
+    }
+    if (c_->heap_size.read() > capacity_) return ring_status::corrupt;  // Q1
+    const ring_status st = free_ring().revalidate_producer();
+    return st != ring_status::ok ? st : full_ring().revalidate_consumer();
   }
 
   mq_control* c_;

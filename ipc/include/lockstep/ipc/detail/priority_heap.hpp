@@ -23,6 +23,12 @@
 //                    descending, then seq ascending. seq is unique per message (the caller
 //                    assigns it from one counter, in commit order), so the order of delivery is
 //                    exactly POSIX's: highest priority first, FIFO within a priority.
+//   H3 (one hole)    heap_push and heap_pop move one hole: between any two of their writes
+//                    the positions they touch hold the old entries plus e (push) or minus the top
+//                    (pop), except that one position holds a copy of the entry next to it on the
+//                    hole's path (or, before a push's first write, the stale leaf n). So a holder
+//                    killed at any instruction leaves a heap that heap_repair can complete from
+//                    its journal entry (mq_protocol.hpp Q6). (Mutant message_queue.repair_skips_heap.)
 //
 // Why a heap (docs/message-queue.md): push and pop are O(log n) at any depth and any priority
 // mix, in one flat array of n entries. Per-priority FIFO lists would make push and pop O(1) but
@@ -30,7 +36,8 @@
 // keeps a sorted array and inserts with a memmove, O(n); the kernel keeps a red-black tree of
 // per-priority lists. With seq in the key a heap needs no stability of its own.
 //
-// Source: J. W. J. Williams, "Algorithm 232: Heapsort", CACM 7(6), 1964 (sift-up, sift-down).
+// Source: J. W. J. Williams, "Algorithm 232: Heapsort", CACM 7(6), 1964 (sift-up, sift-down);
+// R. W. Floyd, "Algorithm 245: Treesort 3", CACM 7(12), 1964 (building a heap in O(n)).
 // Shared memory is untrusted: a heap a peer scrambled can only yield a wrong order; every index
 // used here is < n, which the caller checked against its local capacity, and the entry the
 // caller takes (top) is checked by it before use.
@@ -71,13 +78,11 @@ void heap_push(Access& a, std::uint32_t n, const heap_entry& e) {
   a.write_heap(i, e);
 }
 
-// Removes the first entry (e[0]) of the heap of n > 0 entries. Restores H1 by moving the last
-// entry down from the root: at most 2 log2(n) reads.
+// Puts e into the hole at i of a heap of n entries (positions [0, n), i < n, H1 holding
+// everywhere but at i) by moving the hole down past every child before e: at most 2 log2(n)
+// reads.
 template <class Access>
-void heap_pop(Access& a, std::uint32_t n) {
-  if (--n == 0) return;
-  const heap_entry last = a.read_heap(n);
-  std::uint32_t i = 0;
+void heap_sift_down(Access& a, std::uint32_t n, std::uint32_t i, const heap_entry& e) {
   for (;;) {
     const std::uint32_t left = 2 * i + 1;  // n <= 2^30 (the caller's capacity): no overflow
     if (left >= n) break;
@@ -90,11 +95,45 @@ void heap_pop(Access& a, std::uint32_t n) {
         c = r;
       }
     }
-    if (!before(c, last)) break;  // H1 holds at i
+    if (!before(c, e)) break;  // H1 holds at i
     a.write_heap(i, c);
     i = child;
   }
-  a.write_heap(i, last);
+  a.write_heap(i, e);
+}
+
+// Removes the first entry (e[0]) of the heap of n > 0 entries. Restores H1 by moving the last
+// entry down from the root.
+template <class Access>
+void heap_pop(Access& a, std::uint32_t n) {
+  if (--n == 0) return;
+  heap_sift_down(a, n, 0, a.read_heap(n));
+}
+
+// Repairs a heap that a push or pop left half done (a holder killed mid-operation, mq_protocol.hpp
+// Q6): afterwards positions [0, n) hold exactly the heap's intended n entries, which include e,
+// in heap order (H1). Precondition (H3, which heap_push and heap_pop keep at every write): [0, n)
+// holds the intended entries with at most one of them replaced by something else, and then
+//   (a) e is missing and one entry sits both at a position and at its parent (the hole of a
+//       push's sift-up or a pop's sift-down, which always holds a copy of its neighbour), or
+//   (b) e is missing and position n - 1 holds the something else (a push that had not moved
+//       yet, n - 1 being the new leaf; a pop that had finished, n - 1 being the old last leaf).
+// Entries are compared by seq, unique per message (H2). O(n): for recovery only.
+template <class Access>
+void heap_repair(Access& a, std::uint32_t n, const heap_entry& e) {
+  bool present = false;
+  for (std::uint32_t i = 0; i < n && !present; ++i) present = a.read_heap(i).seq == e.seq;
+  if (!present) {
+    std::uint32_t at = n - 1;  // (b)
+    for (std::uint32_t i = 1; i < n; ++i)
+      if (a.read_heap(i).seq == a.read_heap((i - 1) / 2).seq) {  // (a): one copy makes room for e
+        at = i;
+        break;
+      }
+    a.write_heap(at, e);
+  }
+  // Floyd's heap construction: H1 from any order, O(n).
+  for (std::uint32_t i = n / 2; i-- > 0;) heap_sift_down(a, n, i, a.read_heap(i));
 }
 
 }  // namespace lockstep::ipc::detail

@@ -125,6 +125,7 @@
 #include <lockstep/mutex.hpp>
 #include <lockstep/seam.hpp>
 
+#include <chrono>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -161,16 +162,51 @@ inline constexpr std::uint32_t position_mask = 0x7fff'ffffu;
 inline constexpr std::uint32_t waiters_bit = 0x8000'0000u;
 inline constexpr std::uint32_t max_ring_capacity = 0x4000'0000u;  // 2^30: positions < 2^31 (I1)
 
-// Lock `m`, at most until `d`. ok, timed_out, or would_deadlock (the caller holds it).
-[[gnu::cold, gnu::noinline]] inline ring_status lock_contended(interprocess_mutex& m, seam::deadline d) {
-  const std::error_code ec = m.lock_checked(d);
-  if (!ec) return ring_status::ok;
-  return ec == std::errc::timed_out ? ring_status::timed_out : ring_status::would_deadlock;
+// The lock of one end, and how to repair the state it guards when a holder died holding it
+// (I9): `repair(ctx)` runs with the lock held and the previous holder dead; it re-validates
+// that end's shared state (re-reads the cursors, resets the caches, finishes or undoes a
+// journalled step) and returns ok, or corrupt if the state is beyond repair. A small view,
+// made per call: the mutex lives in shared memory, the repair is the process's own code.
+struct end_lock {
+  using repair_fn = ring_status (*)(void* ctx);
+  interprocess_mutex& mutex;
+  repair_fn repair;
+  void* ctx;
+};
+
+// Until the robust mutex (issue 15a) is merged: its consistent() if it has one.
+template <class M>
+std::error_code make_consistent(M& m) noexcept {
+  if constexpr (requires { m.consistent(); }) return m.consistent();
+  else return {};
 }
-inline ring_status lock_until(interprocess_mutex& m, seam::deadline d) {
-  if (m.try_lock()) [[likely]]
+
+// The lock came with owner_dead (I9): the previous holder died holding it. Repair the end's
+// state, then mark the mutex consistent. A state beyond repair is corrupt: the lock is then
+// released without consistent(), which makes the mutex not recoverable (mutex.hpp), so every
+// later call on this end reports corrupt too, instead of trusting the damaged state.
+[[gnu::cold, gnu::noinline]] inline ring_status recover(const end_lock& l) {
+  const ring_status s = seam::mutant("channel.recover_skips_repair") ? ring_status::ok : l.repair(l.ctx);
+  if (s == ring_status::ok && !make_consistent(l.mutex)) return ring_status::ok;
+  (void)l.mutex.unlock_checked();  // without consistent(): not recoverable
+  return ring_status::corrupt;
+}
+
+// Lock `l`, at most until `d`. ok (repaired first if its holder had died, I9), timed_out,
+// would_deadlock (the caller holds it), or corrupt (not recoverable: an earlier repair failed,
+// or our lock's word was rewritten).
+[[gnu::cold, gnu::noinline]] inline ring_status lock_contended(const end_lock& l, seam::deadline d) {
+  const std::error_code ec = l.mutex.lock_checked(d);
+  if (!ec) return ring_status::ok;
+  if (ec == std::errc::timed_out) return ring_status::timed_out;
+  if (ec == std::errc::owner_dead) return recover(l);
+  if (ec == std::errc::resource_deadlock_would_occur) return ring_status::would_deadlock;
+  return ring_status::corrupt;  // state_not_recoverable
+}
+inline ring_status lock_until(const end_lock& l, seam::deadline d) {
+  if (l.mutex.try_lock()) [[likely]]
     return ring_status::ok;
-  return lock_contended(m, d);
+  return lock_contended(l, d);
 }
 
 // Unlock `m`, which the caller locked. A word that no longer names the caller was rewritten
@@ -178,10 +214,24 @@ inline ring_status lock_until(interprocess_mutex& m, seam::deadline d) {
 inline ring_status unlock(interprocess_mutex& m) {
   return m.unlock_checked() ? ring_status::corrupt : ring_status::ok;
 }
+inline ring_status unlock(const end_lock& l) { return unlock(l.mutex); }
 // Unlock and report `s` (or corrupt, if the unlock found the lock rewritten).
-inline ring_status unlock_with(interprocess_mutex& m, ring_status s) {
-  const ring_status u = unlock(m);
+inline ring_status unlock_with(const end_lock& l, ring_status s) {
+  const ring_status u = unlock(l);
   return u == ring_status::ok ? s : u;
+}
+
+// How long a sleeper on a cursor sleeps before it re-checks by itself (I9): a peer killed
+// between its cursor exchange and its futex_wake never wakes anyone, so no sleep may depend
+// on that wake alone. 150 ms: under the issue's 1 s, and an idle blocked waiter re-checks
+// ~7 times a second (a lock, two loads, a futex_wait: microseconds, far below 1% of a CPU).
+// Not in models: Relacy may time out any wait with a deadline, which would hide the lost
+// wake-ups the models exist to find (I5); the slice is a backstop for dead peers only.
+inline constexpr std::chrono::milliseconds sleep_slice{150};
+inline seam::deadline slice_end(seam::deadline d) {
+  if (seam::is_model) return d;
+  const seam::deadline s = seam::now() + sleep_slice;
+  return s < d ? s : d;
 }
 
 // The cursor protocol of one ring (I1-I6). A process-local view: references to the two
@@ -204,7 +254,7 @@ class ring_cursors {
   // is released: would_block (full, try), timed_out, corrupt (I1), would_deadlock (relocking,
   // or about to sleep while the caller holds `peer_lock`, the consumer lock, which the wake-up
   // would need).
-  ring_status wait_for_space(interprocess_mutex& lock, ring_wait how, std::uint32_t& pos,
+  ring_status wait_for_space(const end_lock& lock, ring_wait how, std::uint32_t& pos,
                              const interprocess_mutex* peer_lock = nullptr) {
     return wait_for<true>(lock, how, pos, peer_lock);
   }
@@ -217,7 +267,7 @@ class ring_cursors {
 
   // Consumer end: the mirror images. wait_for_data's ok means the slot at `pos` holds a
   // published message.
-  ring_status wait_for_data(interprocess_mutex& lock, ring_wait how, std::uint32_t& pos,
+  ring_status wait_for_data(const end_lock& lock, ring_wait how, std::uint32_t& pos,
                             const interprocess_mutex* peer_lock = nullptr) {
     return wait_for<false>(lock, how, pos, peer_lock);
   }
@@ -235,12 +285,19 @@ class ring_cursors {
   // Right after try_space / try_data said would_block, `lock` still held: wait until the
   // other cursor moves (spin, WAITERS, unlock, futex_wait, relock: I5, I6). ok: `lock` is held
   // again and the caller re-checks everything; otherwise `lock` is released.
-  ring_status sleep_for_space(interprocess_mutex& lock, seam::deadline d, const interprocess_mutex* peer_lock = nullptr) {
+  ring_status sleep_for_space(const end_lock& lock, seam::deadline d, const interprocess_mutex* peer_lock = nullptr) {
     return sleep_until_moved(lock, head_, head_seen_.read(), d, peer_lock);
   }
-  ring_status sleep_for_data(interprocess_mutex& lock, seam::deadline d, const interprocess_mutex* peer_lock = nullptr) {
+  ring_status sleep_for_data(const end_lock& lock, seam::deadline d, const interprocess_mutex* peer_lock = nullptr) {
     return sleep_until_moved(lock, tail_, tail_seen_.read(), d, peer_lock);
   }
+
+  // The repair of one end whose lock came with owner_dead (I9), that lock held: re-read both
+  // cursors (our own relaxed, exact by I2; the other's acquire), check them (I1) and reset
+  // the cache from the fresh read (I4). ok or corrupt. The cursors are the ring's only commit
+  // points, so nothing else of the ring can be half done.
+  ring_status revalidate_producer() { return revalidate<true>(); }
+  ring_status revalidate_consumer() { return revalidate<false>(); }
 
   // Messages in the ring (I8): exact when nobody is mid-operation, otherwise a recent value;
   // clamped to [0, capacity] (and capacity if a position is out of range).
@@ -307,7 +364,16 @@ class ring_cursors {
   }
 
   template <bool Producer>
-  ring_status wait_for(interprocess_mutex& lock, ring_wait how, std::uint32_t& pos, const interprocess_mutex* peer_lock) {
+  ring_status revalidate() {
+    const std::uint32_t mine = (Producer ? tail_ : head_).load(order::relaxed) & position_mask;
+    const std::uint32_t theirs = (Producer ? head_ : tail_).load(order::acquire) & position_mask;
+    if ((Producer ? count(mine, theirs) : count(theirs, mine)) > capacity_) return ring_status::corrupt;  // I1
+    (Producer ? head_seen_ : tail_seen_).write(theirs);
+    return ring_status::ok;
+  }
+
+  template <bool Producer>
+  ring_status wait_for(const end_lock& lock, ring_wait how, std::uint32_t& pos, const interprocess_mutex* peer_lock) {
     for (;;) {
       // I6: a try reports full (empty) only from a fresh read of the other cursor (in check),
       // never from the cache alone.
@@ -328,7 +394,7 @@ class ring_cursors {
 
   // The ring stayed full (empty) with `other` at position `seen_pos`: wait until it moves.
   // ok: it may have moved, `lock` is held, re-check. Otherwise `lock` is released.
-  [[gnu::cold, gnu::noinline]] ring_status sleep_until_moved(interprocess_mutex& lock, seam::futex_word& other,
+  [[gnu::cold, gnu::noinline]] ring_status sleep_until_moved(const end_lock& lock, seam::futex_word& other,
                                                             std::uint32_t seen_pos, seam::deadline d,
                                                             const interprocess_mutex* peer_lock) {
     // Spin a bounded time with the lock held: the other side moves `other` under its own lock.
@@ -353,7 +419,11 @@ class ring_cursors {
     }
     // I6: never sleep holding the lock.
     if (unlock(lock) != ring_status::ok) return ring_status::corrupt;
-    if (seam::futex_wait(other, cur, seam::scope::process_shared, d) == seam::wait_result::timed_out)
+    // I9: in slices, so that a peer that died before its wake strands nobody. A slice that
+    // ends before the caller's deadline is a spurious wake-up: relock and re-check.
+    const seam::deadline slice = slice_end(d);
+    if (seam::futex_wait(other, cur, seam::scope::process_shared, slice) == seam::wait_result::timed_out &&
+        slice == d)
       return ring_status::timed_out;
     return lock_until(lock, d);
   }
@@ -430,9 +500,10 @@ class message_ring {
   // Takes send_lock (waiting at most until how.deadline; a try waits for it too, I6) and waits
   // for a free slot. ok: `t` names it and send_lock is held until commit or abandon.
   ring_status reserve(ring_wait how, ticket& t) {
-    ring_status s = lock_until(c_->send_lock, how.deadline);
+    const end_lock l = send_end();
+    ring_status s = lock_until(l, how.deadline);
     if (s != ring_status::ok) return s;
-    s = cursors().wait_for_space(c_->send_lock, how, t.pos, &c_->receive_lock);
+    s = cursors().wait_for_space(l, how, t.pos, &c_->receive_lock);
     if (s != ring_status::ok) return s;
     t.slot = cursors().slot(t.pos);
     return ring_status::ok;
@@ -468,14 +539,15 @@ class message_ring {
   // `t` names it (t.size <= max_msg_size) and receive_lock is held until release. corrupt: the
   // size was out of range; nothing was consumed.
   ring_status acquire(ring_wait how, ticket& t) {
-    ring_status s = lock_until(c_->receive_lock, how.deadline);
+    const end_lock l = receive_end();
+    ring_status s = lock_until(l, how.deadline);
     if (s != ring_status::ok) return s;
-    s = cursors().wait_for_data(c_->receive_lock, how, t.pos, &c_->send_lock);
+    s = cursors().wait_for_data(l, how, t.pos, &c_->send_lock);
     if (s != ring_status::ok) return s;
     t.slot = cursors().slot(t.pos);
     const std::uint32_t size = slots_.read_size(t.slot);  // I7: once
     if (size > max_msg_size_) [[unlikely]]
-      return unlock_with(c_->receive_lock, ring_status::corrupt);
+      return unlock_with(receive_end(), ring_status::corrupt);
     t.size = size;
     return ring_status::ok;
   }
@@ -503,6 +575,15 @@ class message_ring {
  private:
   ring_cursors cursors() const noexcept {
     return {c_->tail, c_->head, c_->head_seen, c_->tail_seen, capacity_};
+  }
+  // Each end's lock with its repair (I9): the ring's cursors are its only commit points, so a
+  // dead holder's end needs only its cursors re-validated and its cache reset.
+  end_lock send_end() noexcept {
+    return {c_->send_lock, [](void* r) { return static_cast<message_ring*>(r)->cursors().revalidate_producer(); }, this};
+  }
+  end_lock receive_end() noexcept {
+    return {c_->receive_lock, [](void* r) { return static_cast<message_ring*>(r)->cursors().revalidate_consumer(); },
+            this};
   }
 
   channel_control* c_;
