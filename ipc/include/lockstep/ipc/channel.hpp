@@ -67,7 +67,7 @@ namespace lockstep::ipc {
 namespace detail {
 
 // The channel's segment (segment.hpp): the header, the control block (ring.hpp's table), slots.
-inline constexpr std::uint32_t channel_layout_version = 1;
+inline constexpr std::uint32_t channel_layout_version = 2;  // 2: interprocess_mutex grew to 40 bytes (robust)
 inline constexpr std::uint64_t channel_max_msg_size = std::uint64_t{1} << 30;
 
 inline bool channel_layout(std::uint64_t capacity, std::uint64_t max_msg_size, segment_layout& out) noexcept {

@@ -73,7 +73,7 @@ inline constexpr std::size_t mq_max_msg_size = std::size_t{1} << 30;
 
 namespace detail {
 
-inline constexpr std::uint32_t mq_layout_version = 1;
+inline constexpr std::uint32_t mq_layout_version = 2;  // 2: interprocess_mutex grew to 40 bytes (robust)
 
 // The message_queue kind's layout function (segment.hpp S2): header (64) + mq_control (256) +
 // free ring + full ring + heap, then the slots.

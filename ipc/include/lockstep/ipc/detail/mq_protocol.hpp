@@ -13,16 +13,16 @@
 //
 //   | line | offset | field          | type               | written by                  | meaning                                   |
 //   |------|--------|----------------|--------------------|-----------------------------|-------------------------------------------|
-//   | S    | 0      | send_lock      | interprocess_mutex | senders                     | serializes senders                        |
-//   | S    | 4      | free_tail_seen | u32                | the send_lock holder        | free ring: a recent tail (consumer cache) |
-//   | S    | 8      | full_head_seen | u32                | the send_lock holder        | full ring: a recent head (producer cache) |
+//   | S    | 0      | send_lock      | interprocess_mutex | senders                     | serializes senders (40 bytes: mutex.hpp)  |
+//   | S    | 40     | free_tail_seen | u32                | the send_lock holder        | free ring: a recent tail (consumer cache) |
+//   | S    | 44     | full_head_seen | u32                | the send_lock holder        | full ring: a recent head (producer cache) |
 //   | W    | 64     | free_head      | u32 futex word     | senders (pop a free slot)   | free ring head, bit 31 WAITERS            |
 //   | W    | 68     | full_tail      | u32 futex word     | senders (push a message)    | full ring tail; receivers sleep on it     |
-//   | R    | 128    | receive_lock   | interprocess_mutex | receivers                   | serializes receivers                      |
-//   | R    | 132    | free_head_seen | u32                | the receive_lock holder     | free ring: a recent head (producer cache) |
-//   | R    | 136    | full_tail_seen | u32                | the receive_lock holder     | full ring: a recent tail (consumer cache) |
-//   | R    | 140    | heap_size      | u32                | the receive_lock holder     | entries in the heap, <= capacity          |
-//   | R    | 144    | next_seq       | u64                | the receive_lock holder     | seq of the next message drained           |
+//   | R    | 128    | receive_lock   | interprocess_mutex | receivers                   | serializes receivers (40 bytes)           |
+//   | R    | 168    | free_head_seen | u32                | the receive_lock holder     | free ring: a recent head (producer cache) |
+//   | R    | 172    | full_tail_seen | u32                | the receive_lock holder     | full ring: a recent tail (consumer cache) |
+//   | R    | 176    | heap_size      | u32                | the receive_lock holder     | entries in the heap, <= capacity          |
+//   | R    | 184    | next_seq       | u64                | the receive_lock holder     | seq of the next message drained           |
 //   | V    | 192    | free_tail      | u32 futex word     | receivers (push a free slot)| free ring tail; senders sleep on it       |
 //   | V    | 196    | full_head      | u32 futex word     | receivers (drain)           | full ring head, bit 31 WAITERS            |
 //   | arr  | 256    | free[N], full[N] (u32 slot indices), heap[N] (priority_heap.hpp entries)                                         |
@@ -109,11 +109,11 @@ struct mq_control {
 };
 
 static_assert(seam::is_model || (std::is_standard_layout_v<mq_control> && offsetof(mq_control, send_lock) == 0 &&
-                                 offsetof(mq_control, free_tail_seen) == 4 && offsetof(mq_control, full_head_seen) == 8 &&
+                                 offsetof(mq_control, free_tail_seen) == 40 && offsetof(mq_control, full_head_seen) == 44 &&
                                  offsetof(mq_control, free_head) == 64 && offsetof(mq_control, full_tail) == 68 &&
-                                 offsetof(mq_control, receive_lock) == 128 && offsetof(mq_control, free_head_seen) == 132 &&
-                                 offsetof(mq_control, full_tail_seen) == 136 && offsetof(mq_control, heap_size) == 140 &&
-                                 offsetof(mq_control, next_seq) == 144 && offsetof(mq_control, free_tail) == 192 &&
+                                 offsetof(mq_control, receive_lock) == 128 && offsetof(mq_control, free_head_seen) == 168 &&
+                                 offsetof(mq_control, full_tail_seen) == 172 && offsetof(mq_control, heap_size) == 176 &&
+                                 offsetof(mq_control, next_seq) == 184 && offsetof(mq_control, free_tail) == 192 &&
                                  offsetof(mq_control, full_head) == 196 && sizeof(mq_control) == 256 &&
                                  alignof(mq_control) == 64),
               "the message queue's control block layout is fixed: every process, 32- or 64-bit, must agree");

@@ -16,12 +16,13 @@
 //
 //   | line | offset | field        | type               | written by                        | meaning                                       |
 //   |------|--------|--------------|--------------------|-----------------------------------|-----------------------------------------------|
-//   | P    | 0      | send_lock    | interprocess_mutex | producers                         | serializes producers                          |
-//   | P    | 4      | head_seen    | u32                | the send_lock holder              | a value head held: a lower bound of head (I4) |
+//   | P    | 0      | send_lock    | interprocess_mutex | producers                         | serializes producers (40 bytes: its word and  |
+//   |      |        |              |                    |                                   | robust-list node, mutex.hpp R-states)         |
+//   | P    | 40     | head_seen    | u32                | the send_lock holder              | a value head held: a lower bound of head (I4) |
 //   | T    | 64     | tail         | u32 futex word     | the send_lock holder; consumers   | bits 0-30: position of the next slot to fill; |
 //   |      |        |              |                    | only set WAITERS (I2)             | bit 31 WAITERS: consumers may sleep on it     |
 //   | C    | 128    | receive_lock | interprocess_mutex | consumers                         | serializes consumers                          |
-//   | C    | 132    | tail_seen    | u32                | the receive_lock holder           | a value tail held: a lower bound of tail (I4) |
+//   | C    | 168    | tail_seen    | u32                | the receive_lock holder           | a value tail held: a lower bound of tail (I4) |
 //   | H    | 192    | head         | u32 futex word     | the receive_lock holder;          | bits 0-30: position of the next slot to read; |
 //   |      |        |              |                    | producers only set WAITERS (I2)   | bit 31 WAITERS: producers may sleep on it     |
 //   | slot | k      | size, bytes  | u32 + payload      | the producer holding position p   | the message at position p, k = p mod capacity |
@@ -388,9 +389,9 @@ struct channel_control {
 };
 
 static_assert(seam::is_model || (std::is_standard_layout_v<channel_control> && offsetof(channel_control, send_lock) == 0 &&
-                                 offsetof(channel_control, head_seen) == 4 && offsetof(channel_control, tail) == 64 &&
+                                 offsetof(channel_control, head_seen) == 40 && offsetof(channel_control, tail) == 64 &&
                                  offsetof(channel_control, receive_lock) == 128 &&
-                                 offsetof(channel_control, tail_seen) == 132 && offsetof(channel_control, head) == 192 &&
+                                 offsetof(channel_control, tail_seen) == 168 && offsetof(channel_control, head) == 192 &&
                                  sizeof(channel_control) == 256 && alignof(channel_control) == 64),
               "the channel's control block layout is fixed: every process, 32- or 64-bit, must agree");
 static_assert(seam::is_model || (sizeof(seam::var<std::uint32_t>) == 4 && sizeof(seam::futex_word) == 4),
