@@ -6,7 +6,8 @@
 // consistent() repairs, unlock without consistent() makes the mutex not recoverable for every
 // call, and a waiter asleep when the owner dies is woken with owner_dead within a bound. A
 // sleeper whose wake-up never comes (its waker died between the release and the wake) takes the
-// mutex within the 200 ms slice.
+// mutex within the 200 ms slice, and so does a semaphore sleeper whose releaser died between
+// its count update and its wake (semaphore.hpp I5).
 //
 // Timing: upper bounds are generous (5 s, for a loaded 2-vCPU machine); the measured time is
 // printed. Each test takes well under a second when it passes.
@@ -14,6 +15,7 @@
 #include <doctest/doctest.h>
 
 #include <lockstep/mutex.hpp>
+#include <lockstep/semaphore.hpp>
 
 #include "death.hpp"
 #include "support.hpp"
@@ -94,7 +96,7 @@ TEST_SUITE("robust interprocess_mutex") {
     shared_object<shared> s;
     child_dies_holding(s, death_kind::exit);
     CHECK_FALSE(s->m.try_lock());  // try_lock cannot report owner death: it leaves it as it is
-    REQUIRE(s->m.lock_checked() == errc::owner_dead);
+    REQUIRE(s->m.lock_checked(seam::now() + generous) == errc::owner_dead);
     CHECK(s->m.held_by_caller());
     CHECK(s->data == 42);  // the dead owner's writes are there to inspect
     s->data = 0;           // "repair"
@@ -114,7 +116,7 @@ TEST_SUITE("robust interprocess_mutex") {
     REQUIRE(s->m.try_lock_checked() == errc::owner_dead);
     CHECK(s->m.held_by_caller());
     s->m.unlock();  // no consistent(): not recoverable, for everybody, for good
-    CHECK(s->m.lock_checked() == errc::state_not_recoverable);
+    CHECK(s->m.lock_checked(seam::now() + generous) == errc::state_not_recoverable);
     CHECK(s->m.lock_checked(seam::now() + 10ms) == errc::state_not_recoverable);
     CHECK(s->m.try_lock_checked() == errc::state_not_recoverable);
     CHECK_FALSE(s->m.try_lock());
@@ -129,21 +131,47 @@ TEST_SUITE("robust interprocess_mutex") {
     }
     CHECK_THROWS_AS((void)s->m.try_lock_for(10ms), std::system_error);
     // Another process sees the same.
-    const pid_t pid = fork_child([&] { return s->m.lock_checked() == errc::state_not_recoverable ? 0 : 1; });
+    const pid_t pid = fork_child([&] { return s->m.lock_checked(seam::now() + generous) == errc::state_not_recoverable ? 0 : 1; });
     CHECK(wait_child(pid).ok());
   }
 
   TEST_CASE("lock() after an owner died: throws owner_dead once, and the mutex is then not recoverable") {
     shared_object<shared> s;
     child_dies_holding(s, death_kind::sigkill);
+    // lock() has no deadline: it runs in a child that an alarm ends if it hangs.
+    const pid_t pid = fork_child([&]() -> int {
+      ::alarm(5);
+      try {
+        s->m.lock();
+        return 1;
+      } catch (const std::system_error& e) {
+        if (e.code() != errc::owner_dead) return 2;
+        return s->m.held_by_caller() ? 3 : 0;  // released, not recoverable
+      }
+    });
+    const auto st = wait_child(pid);
+    INFO(st.describe());
+    CHECK(st.ok());
+    CHECK(s->m.lock_checked(seam::now() + generous) == errc::state_not_recoverable);
     try {
-      s->m.lock();
-      FAIL("lock() after owner death returned");
+      (void)s->m.try_lock_for(generous);
+      FAIL("try_lock_for on a not recoverable mutex returned");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == errc::state_not_recoverable);
+    }
+  }
+
+  TEST_CASE("try_lock_for after an owner died: throws owner_dead, then not recoverable") {
+    interprocess_mutex m;
+    thread_dies_holding(m);
+    try {
+      (void)m.try_lock_for(generous);
+      FAIL("try_lock_for after owner death returned");
     } catch (const std::system_error& e) {
       CHECK(e.code() == errc::owner_dead);
     }
-    CHECK_FALSE(s->m.held_by_caller());  // released, not recoverable
-    CHECK(s->m.lock_checked() == errc::state_not_recoverable);
+    CHECK_FALSE(m.held_by_caller());
+    CHECK(m.try_lock_checked() == errc::state_not_recoverable);
   }
 
   TEST_CASE("a thread that exits holding it: owner_dead is reported to exactly one of several lockers") {
@@ -155,7 +183,7 @@ TEST_SUITE("robust interprocess_mutex") {
     for (int i = 0; i < 4; ++i)
       lockers.emplace_back([&] {
         start.arrive_and_wait();
-        const std::error_code ec = m.lock_checked();
+        const std::error_code ec = m.lock_checked(seam::now() + generous);
         if (ec == errc::owner_dead) {
           ++dead;
           REQUIRE_FALSE(m.consistent());
@@ -180,7 +208,7 @@ TEST_SUITE("robust interprocess_mutex") {
     CHECK(m.consistent() == errc::invalid_argument);  // held, but its owner never died
     m.unlock();
     thread_dies_holding(m);
-    REQUIRE(m.lock_checked() == errc::owner_dead);
+    REQUIRE(m.lock_checked(seam::now() + generous) == errc::owner_dead);
     std::error_code by_other;
     std::thread([&] { by_other = m.consistent(); }).join();
     CHECK(by_other == errc::operation_not_permitted);
@@ -218,7 +246,7 @@ TEST_SUITE("robust interprocess_mutex") {
     std::error_code got, repaired;
     steady::time_point killed;
     std::thread waiter([&] {
-      got = s->m.lock_checked();
+      got = s->m.lock_checked(seam::now() + generous);
       repaired = s->m.consistent();
       s->m.unlock();
     });
@@ -249,7 +277,7 @@ TEST_SUITE("robust interprocess_mutex") {
     futex_calls calls;
     std::error_code got, repaired;
     std::thread waiter([&] {
-      got = m.lock_checked();
+      got = m.lock_checked(seam::now() + generous);
       repaired = m.consistent();
       m.unlock();
     });
@@ -274,7 +302,7 @@ TEST_SUITE("robust interprocess_mutex") {
     futex_calls calls;
     std::error_code got = std::make_error_code(errc::interrupted);
     std::thread waiter([&] {
-      got = m.lock_checked();
+      got = m.lock_checked(seam::now() + 2 * generous);  // past the bound: a late take fails it
       if (!got) m.unlock();
     });
     REQUIRE(eventually([&] { return calls.waits() > 0; }));
@@ -318,5 +346,51 @@ TEST_SUITE("robust interprocess_mutex") {
     m.unlock();
     waiter.join();
     CHECK(done.load());
+  }
+}
+
+TEST_SUITE("process-shared semaphore: a releaser that dies before its wake") {
+  TEST_CASE("a sleeper takes a token released without a wake-up within a slice") {
+    // Stand in for a releaser killed between its CAS (count + 1) and its futex_wake.
+    lockstep::interprocess_counting_semaphore<> sem(0);
+    static_assert(sizeof(sem) == 4);
+    auto& word = *reinterpret_cast<std::atomic<std::uint32_t>*>(&sem);
+    futex_calls calls;
+    bool took = false;
+    std::thread waiter([&] { took = sem.try_acquire_for(2 * generous); });  // past the bound: late fails
+    REQUIRE(eventually([&] { return calls.waits() > 0 && sem.waiting() == 1; }));
+    const auto t0 = steady::now();
+    word.fetch_add(1);  // the release's count update, and no wake
+    waiter.join();
+    const double ms = ms_since(t0);
+    std::printf("robust: a semaphore sleeper with no wake-up took the token after %.3f ms\n", ms);
+    CHECK(took);
+    CHECK(ms < std::chrono::duration<double, std::milli>(generous).count());
+    CHECK(sem.value() == 0);
+    CHECK(sem.waiting() == 0);
+  }
+
+  TEST_CASE("an idle process-shared semaphore waiter costs ~0 CPU") {
+    lockstep::interprocess_binary_semaphore sem(0);
+    clockid_t cpu{};
+    std::latch started(1);
+    std::thread waiter([&] {
+      ::pthread_getcpuclockid(::pthread_self(), &cpu);
+      started.count_down();
+      sem.acquire();
+    });
+    started.wait();
+    std::this_thread::sleep_for(100ms);
+    timespec a{}, b{};
+    ::clock_gettime(cpu, &a);
+    const auto t0 = steady::now();
+    std::this_thread::sleep_for(1s);
+    ::clock_gettime(cpu, &b);
+    const double used = double(b.tv_sec - a.tv_sec) + double(b.tv_nsec - a.tv_nsec) * 1e-9;
+    const double wall = std::chrono::duration<double>(steady::now() - t0).count();
+    std::printf("robust: an idle semaphore waiter used %.3f%% of a CPU over %.2f s\n", 100 * used / wall, wall);
+    CHECK(used / wall < 0.01);
+    sem.release();
+    waiter.join();
   }
 }
