@@ -52,6 +52,16 @@ struct model_slots {
   seam::var<unsigned char> bytes[Capacity][MaxSize];
 };
 
+// Owner death (ring.hpp I9): a mortal thread (seam::set_mortal) may die before any slot
+// access, besides the mutex's own crash points: so inside a reservation, between writing a
+// message and publishing it, and between reading one and releasing it. It dies as the kernel
+// kills a thread (seam::kill_thread: its locks marked OWNER_DIED); the exception only unwinds
+// the dead thread's stack.
+struct killed {};
+inline void crash_here() {
+  if (seam::crash_point("channel.slot")) throw killed{};
+}
+
 // The ring's Slots policy over model_slots: it only copies, byte by byte. The zero-copy path
 // (a producer writing into its reservation, a consumer reading a message in place) is the same
 // per-byte access to the slot, so models use copy_in/copy_out for it too.
@@ -59,15 +69,15 @@ template <unsigned Capacity, unsigned MaxSize>
 class model_slot_view {
  public:
   explicit model_slot_view(model_slots<Capacity, MaxSize>& s) : s_(&s) {}
-  void write_size(std::uint32_t slot, std::uint32_t n) const { s_->size[slot].write(n); }
-  std::uint32_t read_size(std::uint32_t slot) const { return s_->size[slot].read(); }
+  void write_size(std::uint32_t slot, std::uint32_t n) const { crash_here(), s_->size[slot].write(n); }
+  std::uint32_t read_size(std::uint32_t slot) const { return crash_here(), s_->size[slot].read(); }
   void copy_in(std::uint32_t slot, const void* src, std::uint32_t n) const {
     seam::var<unsigned char>* payload = s_->bytes[slot];
-    for (std::uint32_t i = 0; i < n; ++i) payload[i].write(static_cast<const unsigned char*>(src)[i]);
+    for (std::uint32_t i = 0; i < n; ++i) crash_here(), payload[i].write(static_cast<const unsigned char*>(src)[i]);
   }
   void copy_out(std::uint32_t slot, void* dst, std::uint32_t n) const {
     const seam::var<unsigned char>* payload = s_->bytes[slot];
-    for (std::uint32_t i = 0; i < n; ++i) static_cast<unsigned char*>(dst)[i] = payload[i].read();
+    for (std::uint32_t i = 0; i < n; ++i) crash_here(), static_cast<unsigned char*>(dst)[i] = payload[i].read();
   }
 
  private:
@@ -359,6 +369,110 @@ struct mpmc : rl::test_suite<mpmc<Capacity>, 4> {
   }
 };
 
+// --- owner death (I9) ----------------------------------------------------------------------
+// Thread 0 is mortal: it may die at any step of its one call, holding its end's lock. Thread 1
+// survives: its calls find the lock with owner_dead, repair the end (re-validate, consistent())
+// and must succeed. after() drains the rest with try-receives and checks: every message at
+// most once, with its own bytes (a half-written one is never published); none missing but the
+// dead thread's own (a consumer's only if it died after its release); the channel empty.
+// Capacity 2, two messages of 2 bytes.
+struct death_base {
+  model_channel<2, 2> ch;
+  seam::var<int> got[2];  // what each thread received: 0 none, else the stamp
+  seam::var<int> died;
+
+  void reset() {
+    seam::robust_reset();
+    got[0].write(0);
+    got[1].write(0);
+    died.write(0);
+  }
+  void start(unsigned id) {
+    if (id == 0) seam::set_mortal(true);
+  }
+  void finish(unsigned id) {
+    if (id != 0) return;
+    died.write(seam::is_dead() ? 1 : 0);
+    seam::set_mortal(false);  // after() must not die
+  }
+  void receive_into(unsigned id, bool in_place) {
+    auto r = ch.ring();
+    unsigned char b = 0;
+    RL_ASSERT((in_place ? receive_in_place(r, wait_forever, b) : receive_stamp(r, wait_forever, b)) == ring_status::ok);
+    got[id].write(b);
+  }
+  // Drains the rest; a bitmask of the producers' ids delivered (stamp(id, 0)), none twice.
+  unsigned all_delivered() {
+    unsigned seen = 0;
+    auto add = [&](int b) {
+      if (b == 0) return;
+      RL_ASSERT(seq_of(static_cast<unsigned char>(b)) == 0);
+      const unsigned bit = 1u << producer_of(static_cast<unsigned char>(b));
+      RL_ASSERT((seen & bit) == 0);
+      seen |= bit;
+    };
+    add(got[0].read());
+    add(got[1].read());
+    auto r = ch.ring();
+    for (;;) {
+      unsigned char b = 0;
+      const ring_status st = receive_stamp(r, wait_never, b);
+      if (st == ring_status::would_block) break;
+      RL_ASSERT(st == ring_status::ok);
+      add(b);
+    }
+    RL_ASSERT(r.num_msg() == 0);
+    return seen;
+  }
+};
+
+// The producer dies anywhere in a reservation (the zero-copy send) or a copying send.
+struct producer_death : rl::test_suite<producer_death, 2>, death_base {
+  void before() { reset(); }
+  void thread(unsigned id) {
+    start(id);
+    try {
+      auto r = ch.ring();
+      if (id == 0) {
+        (void)send_in_place(r, 0, 0, wait_forever, false);
+      } else {
+        RL_ASSERT(send_stamp(r, 1, 0, wait_forever) == ring_status::ok);
+        receive_into(1, false);
+      }
+    } catch (const killed&) {
+    }
+    finish(id);
+  }
+  void after() {
+    const unsigned seen = all_delivered();
+    RL_ASSERT((seen & 2) != 0);  // the survivor's message
+    if (died.read() == 0) RL_ASSERT(seen == 3);
+  }
+};
+
+// The consumer dies anywhere in an in-place receive (holding the message) or after it.
+struct consumer_death : rl::test_suite<consumer_death, 2>, death_base {
+  void before() { reset(); }
+  void thread(unsigned id) {
+    start(id);
+    try {
+      if (id == 1) {
+        auto r = ch.ring();
+        RL_ASSERT(send_stamp(r, 0, 0, wait_forever) == ring_status::ok);
+        RL_ASSERT(send_stamp(r, 1, 0, wait_forever) == ring_status::ok);
+      }
+      receive_into(id, id == 0);
+    } catch (const killed&) {
+    }
+    finish(id);
+  }
+  void after() {
+    const unsigned seen = all_delivered();
+    if (died.read() == 0) RL_ASSERT(seen == 3);
+    else RL_ASSERT(seen != 0);  // at most the dead consumer's one lost
+  }
+};
+
 using lockstep::model::bounded;
 using lockstep::model::full;
 using lockstep::model::random;
@@ -378,6 +492,14 @@ const lockstep::model::model models[] = {
      bounded(3), simulate<blocking>},
     {"count_3t", "get_num_msg stays in [0, messages that can be inside] while one message passes", 3, bounded(3),
      simulate<count>},
+    {"producer_death_2t",
+     "a producer killed at any step of a reservation: the survivor takes the lock with owner_dead, repairs, "
+     "proceeds; nothing half-written delivered, nothing duplicated, the channel empty at the end",
+     2, bounded(2), simulate<producer_death>},
+    {"consumer_death_2t",
+     "a consumer killed at any step of an in-place receive: its message goes to the survivor unless it was "
+     "released; nothing duplicated, at most one lost",
+     2, bounded(2), simulate<consumer_death>},
     {"timed_2t", "timed send/receive racing: a timeout changes nothing and strands nobody; FIFO", 2, bounded(1),
      simulate<timed>},
     {"timed_2t_random", "timed_2t on random schedules (deeper than one preemption)", 2, random(200000),

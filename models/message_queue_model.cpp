@@ -46,31 +46,45 @@ struct model_queue {
   seam::var<unsigned char> bytes[N];
 };
 
+// Owner death (mq_protocol.hpp Q6): a mortal thread (seam::set_mortal) may die before any
+// access to the queue's arrays and slots, that is between any two steps of a send or receive
+// that the journals must cover, besides the mutex's own crash points. It dies as the kernel
+// kills a thread (seam::kill_thread: the robust-list walk marks its locks OWNER_DIED), and the
+// exception only unwinds the dead thread's stack: nothing of it runs afterwards.
+struct killed {};
+inline void crash_here() {
+  if (seam::crash_point("message_queue.storage")) throw killed{};
+}
+
 // mq_protocol's Storage over model_queue: it only moves data.
 template <unsigned N>
 class model_storage {
  public:
   explicit model_storage(model_queue<N>& q) : q_(&q) {}
-  std::uint32_t read_free(std::uint32_t i) const { return q_->free_ring[i].read(); }
-  void write_free(std::uint32_t i, std::uint32_t v) { q_->free_ring[i].write(v); }
-  std::uint32_t read_full(std::uint32_t i) const { return q_->full_ring[i].read(); }
-  void write_full(std::uint32_t i, std::uint32_t v) { q_->full_ring[i].write(v); }
+  std::uint32_t read_free(std::uint32_t i) const { return crash_here(), q_->free_ring[i].read(); }
+  void write_free(std::uint32_t i, std::uint32_t v) { crash_here(), q_->free_ring[i].write(v); }
+  std::uint32_t read_full(std::uint32_t i) const { return crash_here(), q_->full_ring[i].read(); }
+  void write_full(std::uint32_t i, std::uint32_t v) { crash_here(), q_->full_ring[i].write(v); }
   heap_entry read_heap(std::uint32_t i) const {
+    crash_here();
     return {q_->heap_priority[i].read(), q_->heap_slot[i].read(), q_->heap_seq[i].read()};
   }
   void write_heap(std::uint32_t i, const heap_entry& e) {
+    crash_here();
     q_->heap_priority[i].write(e.priority);
     q_->heap_slot[i].write(e.slot);
     q_->heap_seq[i].write(e.seq);
   }
-  void write_size(std::uint32_t slot, std::uint32_t n) { q_->size[slot].write(n); }
-  std::uint32_t read_size(std::uint32_t slot) const { return q_->size[slot].read(); }
-  void write_priority(std::uint32_t slot, std::uint32_t p) { q_->priority[slot].write(p); }
-  std::uint32_t read_priority(std::uint32_t slot) const { return q_->priority[slot].read(); }
+  void write_size(std::uint32_t slot, std::uint32_t n) { crash_here(), q_->size[slot].write(n); }
+  std::uint32_t read_size(std::uint32_t slot) const { return crash_here(), q_->size[slot].read(); }
+  void write_priority(std::uint32_t slot, std::uint32_t p) { crash_here(), q_->priority[slot].write(p); }
+  std::uint32_t read_priority(std::uint32_t slot) const { return crash_here(), q_->priority[slot].read(); }
   void copy_in(std::uint32_t slot, const void* src, std::uint32_t n) {
+    crash_here();
     if (n == 1) q_->bytes[slot].write(*static_cast<const unsigned char*>(src));
   }
   void copy_out(std::uint32_t slot, void* dst, std::uint32_t n) const {
+    crash_here();
     if (n == 1) *static_cast<unsigned char*>(dst) = q_->bytes[slot].read();
   }
 
@@ -236,6 +250,108 @@ struct timeout_race : rl::test_suite<timeout_race, 2>, queue_fixture<1> {
   }
 };
 
+// --- owner death (Q6) --------------------------------------------------------------------------
+// Thread 0 is mortal: it may die at any step of its one call. Thread 1 survives: it sends both
+// messages (receiver_death) or its own (sender_death), then receives one, blocking; a lock it
+// finds held by the dead thread comes with owner_dead and is repaired (Q6). after() drains the
+// rest with try-receives and checks: every message delivered at most once; none missing but
+// at most the dead thread's own (a receiver's only if it died after giving the slot back, so
+// then every slot is free); the queue empty and all N slots back in the free ring (Q1: a
+// slot lost by a bad repair shows as num_msg() > 0).
+template <unsigned N>
+struct death_fixture : queue_fixture<N> {
+  seam::var<int> got[2];     // what each thread received: 0 none, else the id
+  seam::var<int> died;
+
+  void start(unsigned id) {
+    if (id == 0) seam::set_mortal(true);
+  }
+  void finish(unsigned id) {
+    if (id != 0) return;
+    died.write(seam::is_dead() ? 1 : 0);
+    seam::set_mortal(false);  // after() must not die
+  }
+  // Drains what is left; returns a bitmask of ids delivered, and asserts none twice.
+  unsigned all_delivered() {
+    unsigned seen = 0;
+    auto add = [&](int id) {
+      if (id == 0) return;
+      RL_ASSERT((seen & (1u << id)) == 0);  // no duplicate
+      seen |= 1u << id;
+    };
+    add(got[0].read());
+    add(got[1].read());
+    for (;;) {
+      unsigned char b = 0;
+      std::uint32_t size = 0, priority = 0;
+      const ring_status st =
+          this->protocol().receive(&b, max_size, size, priority, lockstep::ipc::detail::wait_never);
+      if (st == ring_status::would_block) break;
+      RL_ASSERT(st == ring_status::ok && size == 1);
+      add(b);
+    }
+    RL_ASSERT(this->protocol().num_msg() == 0);  // every slot free again (Q1)
+    return seen;
+  }
+};
+
+// The receiver dies anywhere in a drain (heap push), a pop, the copy-out or the free push.
+struct receiver_death : rl::test_suite<receiver_death, 2>, death_fixture<2> {
+  void before() {
+    seam::robust_reset();
+    init();
+    got[0].write(0);
+    got[1].write(0);
+    died.write(0);
+  }
+  void thread(unsigned id) {
+    start(id);
+    try {
+      if (id == 1) {
+        send(1, 1);
+        send(2, 5);  // higher: its drain moves the heap's root (H3)
+      }
+      got[id].write(receive().id);
+    } catch (const killed&) {
+    }
+    finish(id);
+  }
+  void after() {
+    const unsigned seen = all_delivered();
+    if (died.read() == 0) RL_ASSERT(seen == 6);  // both, once each
+    else RL_ASSERT(seen == 6 || seen == 2 || seen == 4);  // at most the dead receiver's one lost
+  }
+};
+
+// The sender dies anywhere in its send: after the pop its slot is in its hands (Q6).
+struct sender_death : rl::test_suite<sender_death, 2>, death_fixture<2> {
+  void before() {
+    seam::robust_reset();
+    init();
+    got[0].write(0);
+    got[1].write(0);
+    died.write(0);
+  }
+  void thread(unsigned id) {
+    start(id);
+    try {
+      if (id == 0) {
+        send(1, 3);
+      } else {
+        send(2, 3);
+        got[1].write(receive().id);
+      }
+    } catch (const killed&) {
+    }
+    finish(id);
+  }
+  void after() {
+    const unsigned seen = all_delivered();
+    RL_ASSERT((seen & 4) != 0);  // the survivor's message, once
+    if (died.read() == 0) RL_ASSERT(seen == 6);
+  }
+};
+
 using lockstep::model::bounded;
 using lockstep::model::random;
 using lockstep::model::simulate;
@@ -253,6 +369,14 @@ const lockstep::model::model models[] = {
      simulate<two_receivers>},
     {"two_senders_3t", "two senders on a full queue, one receiver: nothing lost or duplicated, no lost wake-up", 3,
      bounded(2), simulate<two_senders>},
+    {"receiver_death_2t",
+     "a receiver killed at any step (drain, heap push/pop, copy-out, free push): the survivor repairs the journal "
+     "(Q6); each message delivered at most once, only the dead one's own lost, every slot free again",
+     2, bounded(2), simulate<receiver_death>},
+    {"sender_death_2t",
+     "a sender killed at any step: its popped slot is kept for the next send (Q6); nothing half-sent delivered, "
+     "nothing duplicated, every slot free again",
+     2, bounded(2), simulate<sender_death>},
     {"timeout_race_2t", "a timed receive racing the send: it gets the message or times out having consumed nothing", 2,
      bounded(3), simulate<timeout_race>},
 };

@@ -729,7 +729,7 @@ TEST_SUITE("untrusted segment") {
     channel a(create_only, v.c_str(), 2, 8);
     {
       ipc::shared_memory m(open_only, v.c_str());
-      reinterpret_cast<ipc::segment_header*>(m.data())->version = 2;
+      reinterpret_cast<ipc::segment_header*>(m.data())->version = ipc::detail::channel_layout_version + 1;
     }
     CHECK(error_of([&] { channel c(open_only, v.c_str()); }) == ipc::errc::version_mismatch);
 

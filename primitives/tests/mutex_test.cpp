@@ -40,8 +40,9 @@ using steady = std::chrono::steady_clock;
 using sys = std::chrono::system_clock;
 using std::errc;
 
-// A mutex is one word and needs no run-time initialisation: it can be a constinit global.
-static_assert(sizeof(interprocess_mutex) == 4 && alignof(interprocess_mutex) == 4);
+// A mutex is one word (an interprocess_mutex adds glibc's robust-list node) and needs no
+// run-time initialisation: it can be a constinit global.
+static_assert(sizeof(interprocess_mutex) == 40 && alignof(interprocess_mutex) == 8);
 static_assert(sizeof(mutex) == 4);
 static_assert(!std::is_copy_constructible_v<mutex> && !std::is_copy_assignable_v<mutex>);
 static_assert(std::is_standard_layout_v<interprocess_mutex>);
@@ -188,9 +189,10 @@ TEST_SUITE("basics") {
     m.unlock();
   }
 
-  TEST_CASE("the layout a shared mapping relies on: one 4-byte word") {
-    CHECK(sizeof(interprocess_mutex) == 4);
-    CHECK(alignof(interprocess_mutex) == 4);
+  TEST_CASE("the layout a shared mapping relies on: the word, then glibc's robust-list node") {
+    CHECK(sizeof(interprocess_mutex) == 40);
+    CHECK(alignof(interprocess_mutex) == 8);
+    CHECK(sizeof(mutex) == 4);
   }
 }
 

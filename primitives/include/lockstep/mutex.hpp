@@ -68,6 +68,7 @@
 #include <lockstep/seam.hpp>
 
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <system_error>
 #include <type_traits>
@@ -84,23 +85,41 @@ class basic_mutex {
   ~basic_mutex() = default;
 
   // Blocks until the caller holds the mutex.
-  // Throws std::system_error(errc::resource_deadlock_would_occur) if the caller already holds
-  // it (std::mutex leaves that undefined; this one refuses instead of deadlocking).
+  // Throws std::system_error with
+  //   errc::resource_deadlock_would_occur if the caller already holds it (std::mutex leaves
+  //     that undefined; this one refuses instead of deadlocking);
+  //   errc::owner_dead if the previous owner died holding it (interprocess_mutex, R-states):
+  //     lock() cannot hand over data that may be inconsistent as if nothing happened, and its
+  //     caller has no way to say it repaired it, so it marks the mutex not recoverable,
+  //     releases it and throws. owner_dead is reported exactly once, to this caller;
+  //   errc::state_not_recoverable if the mutex is not recoverable (ENOTRECOVERABLE).
+  // Use lock_checked() to take over from a dead owner and repair.
   void lock() {
-    if (acquire(seam::no_deadline) != detail::status::ok) [[unlikely]]
-      throw_would_deadlock();
+    const status s = acquire(seam::no_deadline);
+    if (s != status::ok) [[unlikely]]
+      lock_failed(s);
   }
 
   // Takes the mutex if it is free right now; never blocks, never fails spuriously. Returns
-  // false if any thread holds it, the caller included.
+  // false if any thread holds it, the caller included, and also if its owner died holding it
+  // or it is not recoverable: those it cannot report (the mutex is left as it was; use
+  // try_lock_checked() to learn which and to take over from a dead owner).
   [[nodiscard]] bool try_lock() noexcept {
     seam::tsan::pre_lock(this, seam::tsan::try_lock);
+    link_.lock_begin(word_);
     std::uint32_t cur = unlocked;
     const bool ok = word_.compare_exchange_strong(
         cur, seam::thread_id(), seam::mutant("mutex.try_lock_relaxed") ? order::relaxed : order::acquire, order::relaxed);
+    link_.lock_end(word_, ok);
     seam::tsan::post_lock(this, ok ? seam::tsan::try_lock : seam::tsan::try_lock | seam::tsan::try_lock_failed);
     return ok;
   }
+
+  // try_lock() that says why it failed, and takes over from a dead owner; never blocks:
+  //   {} the caller now holds the mutex; errc::owner_dead: it holds it, and the previous owner
+  //   died holding it (repair, then consistent(), as for lock_checked); errc::device_or_resource_busy
+  //   (EBUSY): another thread holds it, or the caller does; errc::state_not_recoverable.
+  [[nodiscard]] std::error_code try_lock_checked() noexcept { return detail::to_error_code(try_acquire()); }
 
   // Blocks at most until the timeout/deadline; returns whether the caller now holds the mutex.
   // Any clock, rep and period, by one rule (detail/deadline.hpp D1..D4): a timeout <= 0 or a
@@ -108,7 +127,8 @@ class basic_mutex {
   // sleeps); a deadline beyond steady_clock's range (~292 years after boot) means none; any
   // other is rounded up, never early; nothing overflows. steady_clock is exact, other clocks
   // are re-checked after a timeout.
-  // Throws std::system_error(errc::resource_deadlock_would_occur) if the caller holds it.
+  // Throws std::system_error as lock() does: resource_deadlock_would_occur, owner_dead (after
+  // marking the mutex not recoverable and releasing it), state_not_recoverable.
   template <class Rep, class Period>
   [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
     return timed(detail::deadline_after(timeout));
@@ -121,19 +141,42 @@ class basic_mutex {
   // Releases the mutex. Precondition: the caller holds it. A call by any other thread is a
   // broken contract that would corrupt the lock: it is reported on stderr and aborts (it
   // cannot throw: unlock runs in destructors). Use unlock_checked() to get an error instead.
+  // Unlocking a mutex taken with owner_dead before consistent() makes it not recoverable.
   void unlock() noexcept {
     if (release() != detail::status::ok) [[unlikely]]
       seam::fatal("lockstep::mutex::unlock() called by a thread that does not own the mutex");
   }
 
-  // The checked calls report misuse as an error and change nothing:
+  // The checked calls report misuse and failures as an error; the caller holds the mutex
+  // after lock_checked exactly when it returns {} or errc::owner_dead:
   //   lock_checked:   errc::resource_deadlock_would_occur if the caller holds the mutex,
-  //                   errc::timed_out if the deadline passed first.
+  //                   errc::timed_out if the deadline passed first (both change nothing);
+  //                   errc::owner_dead: the caller now holds the mutex, its previous owner
+  //                   died holding it and the data it guards may be inconsistent. Repair it,
+  //                   call consistent(), then unlock(); unlocking without consistent() makes
+  //                   the mutex not recoverable (POSIX EOWNERDEAD, pthread_mutex_consistent);
+  //                   errc::state_not_recoverable: it is, for good; nobody can lock it again.
   //   unlock_checked: errc::operation_not_permitted if the caller does not hold it.
+  // Owner death is detected for interprocess_mutex only (docs/fault-tolerance.md): a
+  // lockstep::mutex whose owner thread exits holding it stays held.
   [[nodiscard]] std::error_code lock_checked(seam::deadline d = seam::no_deadline) noexcept {
     return detail::to_error_code(acquire(d));
   }
   [[nodiscard]] std::error_code unlock_checked() noexcept { return detail::to_error_code(release()); }
+
+  // Marks the data repaired after lock_checked/try_lock_checked returned errc::owner_dead: the
+  // mutex is then an ordinary held mutex again (pthread_mutex_consistent). Returns
+  // errc::operation_not_permitted if the caller does not hold the mutex, errc::invalid_argument
+  // if it holds it but not in the owner-died state; changes nothing then.
+  [[nodiscard]] std::error_code consistent() noexcept {
+    const std::uint32_t cur = word_.load(order::relaxed);
+    if ((cur & tid_mask) != seam::thread_id()) return std::make_error_code(std::errc::operation_not_permitted);
+    if ((cur & owner_died) == 0) return std::make_error_code(std::errc::invalid_argument);
+    // By I2 only W can change under us (others set it); the RMW keeps it. Relaxed: the repair
+    // is published by the unlock's release.
+    if (!seam::mutant("mutex.consistent_keeps_owner_died")) word_.fetch_and(~owner_died, order::relaxed);
+    return {};
+  }
 
   // Whether the calling thread holds the mutex (exact, by I5). For assertions.
   [[nodiscard]] bool held_by_caller() const noexcept {
@@ -145,13 +188,18 @@ class basic_mutex {
   using status = detail::status;
 
   static constexpr std::uint32_t unlocked = 0;
-  static constexpr std::uint32_t waiters = 0x8000'0000u;
-  static constexpr std::uint32_t tid_mask = 0x3fff'ffffu;
+  static constexpr std::uint32_t waiters = 0x8000'0000u;     // the kernel's FUTEX_WAITERS
+  static constexpr std::uint32_t owner_died = 0x4000'0000u;  // the kernel's FUTEX_OWNER_DIED
+  static constexpr std::uint32_t tid_mask = 0x3fff'ffffu;    // the kernel's FUTEX_TID_MASK
+  // W without an owner: never written otherwise (no CAS produces it, the kernel never does).
+  static constexpr std::uint32_t not_recoverable = waiters;
+
+  static constexpr bool holds(status s) noexcept { return s == status::ok || s == status::owner_dead; }
 
   bool timed(seam::deadline d) {
     const status s = acquire(d);
-    if (s == status::would_deadlock) [[unlikely]]
-      throw_would_deadlock();
+    if (s != status::ok && s != status::timed_out) [[unlikely]]
+      lock_failed(s);
     return s == status::ok;
   }
 
@@ -162,22 +210,55 @@ class basic_mutex {
       if ((word_.load(order::relaxed) & tid_mask) == me) return status::would_deadlock;
     const unsigned flags = d == seam::no_deadline ? 0u : seam::tsan::try_lock;
     seam::tsan::pre_lock(this, flags);
+    link_.lock_begin(word_);  // R3: pending from before the taking CAS
     std::uint32_t cur = unlocked;
     status s = status::ok;
     if (!word_.compare_exchange_strong(cur, me,
                                        seam::mutant("mutex.lock_relaxed") ? order::relaxed : order::acquire,
                                        order::relaxed)) [[unlikely]]
       s = acquire_contended(me, cur, d);
-    seam::tsan::post_lock(this, s == status::ok ? flags : flags | seam::tsan::try_lock_failed);
+    if (seam::crash_point("mutex.taken")) return s;  // taken, not yet linked: pending covers it
+    link_.lock_end(word_, holds(s));
+    seam::tsan::post_lock(this, holds(s) ? flags : flags | seam::tsan::try_lock_failed);
+    return s;
+  }
+
+  status try_acquire() noexcept {
+    const std::uint32_t me = seam::thread_id();
+    seam::tsan::pre_lock(this, seam::tsan::try_lock);
+    link_.lock_begin(word_);
+    std::uint32_t cur = unlocked;
+    status s;
+    for (;;) {  // each failed CAS means another thread changed the word: no spurious failure
+      if (cur == unlocked) {
+        if (word_.compare_exchange_strong(cur, me, order::acquire, order::relaxed)) {
+          s = status::ok;
+          break;
+        }
+      } else if ((cur & tid_mask) == 0 && cur != not_recoverable) {  // R-state: free, owner died
+        if (word_.compare_exchange_strong(cur, me | owner_died | (cur & waiters), order::acquire, order::relaxed)) {
+          s = status::owner_dead;
+          break;
+        }
+      } else {
+        s = cur == not_recoverable ? status::not_recoverable : status::busy;
+        break;
+      }
+    }
+    link_.lock_end(word_, holds(s));
+    seam::tsan::post_lock(this, holds(s) ? seam::tsan::try_lock : seam::tsan::try_lock | seam::tsan::try_lock_failed);
     return s;
   }
 
   status release() noexcept {
     const std::uint32_t me = seam::thread_id();
-    // TSan must only see unlocks by the holder; by I5 this read decides that exactly.
-    if constexpr (seam::tsan::enabled)
+    // Only the holder may unlink the mutex from its robust list (R2), and TSan must only see
+    // unlocks by the holder: by I5 this read decides that exactly.
+    if constexpr (seam::tsan::enabled || Scope == seam::scope::process_shared)
       if ((word_.load(order::relaxed) & tid_mask) != me) return status::not_owner;
     seam::tsan::pre_unlock(this);
+    link_.unlock_begin(word_);  // R3: pending, unlinked, still held
+    if (seam::crash_point("mutex.unlinked")) return status::ok;
     // One CAS both checks ownership (by I1 and I5 the word holds exactly `me` only if we hold
     // the mutex and nobody sleeps) and releases.
     std::uint32_t cur = me;
@@ -186,18 +267,23 @@ class basic_mutex {
                                        seam::mutant("mutex.unlock_relaxed") ? order::relaxed : order::release,
                                        order::relaxed)) [[unlikely]]
       s = release_contended(me, cur);
+    if (seam::crash_point("mutex.released")) return s;
+    link_.unlock_end(word_);
     seam::tsan::post_unlock(this);
     return s;
   }
 
   [[gnu::cold, gnu::noinline]] status acquire_contended(std::uint32_t me, std::uint32_t cur, seam::deadline d) noexcept;
   [[gnu::cold, gnu::noinline]] status release_contended(std::uint32_t me, std::uint32_t cur) noexcept;
+  [[noreturn, gnu::cold, gnu::noinline]] void lock_failed(status s);
   [[noreturn, gnu::cold, gnu::noinline]] static void throw_would_deadlock() {
     throw std::system_error(std::make_error_code(std::errc::resource_deadlock_would_occur),
                             "lockstep::mutex: the calling thread already owns the mutex");
   }
 
   seam::futex_word word_;
+  // Nothing for lockstep::mutex; glibc's robust-list node for interprocess_mutex (seam R1).
+  [[no_unique_address]] seam::robust_link<Scope> link_;
 };
 
 template <seam::scope Scope>
@@ -231,6 +317,18 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
         return status::ok;
       continue;  // cur now holds what we lost to
     }
+    if ((cur & tid_mask) == 0) {  // R-states (interprocess_mutex only): no owner, not free
+      if (cur == not_recoverable) {
+        // By I7 pass on the wake-up that the thread which marked it may not have lived to give.
+        if (slept && !seam::mutant("mutex.not_recoverable_no_pass")) seam::futex_wake(word_, 1, Scope);
+        return status::not_recoverable;
+      }
+      // Free after its owner died (the kernel wrote OWNER_DIED): take it inconsistent, with
+      // WAITERS by I4; owner_dead is reported by this CAS alone, so exactly once (I6).
+      if (word_.compare_exchange_strong(cur, me | owner_died | waiters, order::acquire, order::relaxed))
+        return status::owner_dead;
+      continue;
+    }
     // A deadline already past never sleeps (and so leaves no WAITERS bit behind for nothing).
     // After a wake-up, by I4, we leave only through the futex_wait below: it sets WAITERS first
     // and returns at once on a past deadline.
@@ -243,9 +341,11 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
     }
     // By I3 the kernel sleeps us only if the word still carries WAITERS: the value compared is
     // the one just checked (or written), never a newer read, which could be 0 after the unlock.
+    // A process-shared sleep ends at the slice at the latest (I8): then we re-check as if woken.
+    const seam::deadline until = seam::sliced(d, Scope);
     const seam::wait_result r =
-        seam::futex_wait(word_, seam::mutant("mutex.stale_expected") ? word_.load(order::relaxed) : cur, Scope, d);
-    if (r == seam::wait_result::timed_out) return status::timed_out;  // we changed nothing but WAITERS
+        seam::futex_wait(word_, seam::mutant("mutex.stale_expected") ? word_.load(order::relaxed) : cur, Scope, until);
+    if (r == seam::wait_result::timed_out && until == d) return status::timed_out;  // we changed nothing but WAITERS
     slept = true;
     if (seam::mutant("mutex.no_recheck_after_wake"))
       if (r == seam::wait_result::woken) return status::ok;
@@ -256,10 +356,36 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
 template <seam::scope Scope>
 detail::status basic_mutex<Scope>::release_contended(std::uint32_t me, std::uint32_t cur) noexcept {
   if ((cur & tid_mask) != me) return status::not_owner;  // by I5; nothing was changed
-  // cur == me|WAITERS, and by I2 nobody else may change it: a plain store releases.
+  // cur is me|WAITERS, or me|OWNER_DIED[|WAITERS] (taken with owner_dead, never made
+  // consistent), and by I2 only its W bit may change under us: a plain store releases.
+  if ((cur & owner_died) != 0 && !seam::mutant("mutex.unlock_forgets_owner_died")) {
+    // Not recoverable (I7): every waiter must see it, now and later.
+    word_.store(not_recoverable, order::release);
+    if (seam::crash_point("mutex.marked_not_recoverable")) return status::ok;
+    seam::futex_wake(word_, INT_MAX, Scope);
+    return status::ok;
+  }
   word_.store(unlocked, seam::mutant("mutex.contended_unlock_relaxed") ? order::relaxed : order::release);
+  if (seam::crash_point("mutex.released_before_wake")) return status::ok;
   if (!seam::mutant("mutex.unlock_no_wake")) seam::futex_wake(word_, 1, Scope);
   return status::ok;
+}
+
+template <seam::scope Scope>
+void basic_mutex<Scope>::lock_failed(status s) {
+  switch (s) {
+    case status::owner_dead:
+      // Nobody repaired the data: unlocking without consistent() makes the mutex not
+      // recoverable (I7), so no later locker takes it as if it were sound.
+      (void)release();
+      throw std::system_error(std::make_error_code(std::errc::owner_dead),
+                              "lockstep::mutex: the previous owner died holding the mutex; it is now not recoverable "
+                              "(lock_checked() lets the caller repair and call consistent())");
+    case status::not_recoverable:
+      throw std::system_error(std::make_error_code(std::errc::state_not_recoverable),
+                              "lockstep::mutex: the mutex is not recoverable");
+    default: throw_would_deadlock();
+  }
 }
 
 // Threads of one process. The futex word is process-private (FUTEX_PRIVATE_FLAG).
@@ -270,8 +396,10 @@ using mutex = basic_mutex<seam::scope::process_private>;
 // are kernel thread ids, unique within a PID namespace: processes must share one.
 using interprocess_mutex = basic_mutex<seam::scope::process_shared>;
 
-static_assert(seam::is_model || (sizeof(interprocess_mutex) == 4 && alignof(interprocess_mutex) == 4),
-              "a mutex in shared memory is exactly its 32-bit futex word");
+static_assert(seam::is_model || (sizeof(mutex) == 4 && alignof(mutex) == 4),
+              "a process-private mutex is exactly its 32-bit futex word");
+static_assert(seam::is_model || (sizeof(interprocess_mutex) == 40 && alignof(interprocess_mutex) == 8),
+              "a mutex in shared memory is its futex word and glibc's robust-list node (seam R1)");
 static_assert(seam::is_model || std::is_standard_layout_v<interprocess_mutex>);
 
 }  // namespace lockstep

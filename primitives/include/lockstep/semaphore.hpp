@@ -58,6 +58,16 @@
 //                    The kernel tolerates a wake on memory that has been unmapped or reused:
 //                    at worst it wakes a thread that waits there, which, like every futex
 //                    waiter, re-checks its own condition (trusted base, as in glibc).
+//   I5 (dead         A process-shared sleeper sleeps at most seam::shared_wait_slice (200 ms)
+//       waker)       at a time, then re-reads the word as if woken. A releaser killed between
+//                    its CAS and its futex_wake (I3's wake never comes) thus delays a sleeper
+//                    by at most one slice, never strands it. The process-private semaphore
+//                    sleeps unsliced: its threads die only with their whole process.
+//
+// Signals: release() is async-signal-safe (one CAS loop and the futex_wake syscall; fatal()
+// uses only write and abort). A blocking acquire interrupted by a signal handler (EINTR) simply
+// re-reads the word and sleeps again: it never returns early, and a token the handler released
+// is taken (unit.signal).
 //
 // Memory ordering:
 //   - Every CAS that takes a token is acquire; every CAS that adds tokens is release. Every
@@ -271,8 +281,11 @@ detail::status basic_counting_semaphore<Max, Scope>::take_contended(std::uint32_
       registered = true;
     }
     // By I3 the kernel sleeps us only while the word is still cur: count 0, us among sleepers.
+    // A process-shared sleep ends at the slice at the latest (I5) and then re-checks as if
+    // woken; only a timeout at d itself is ours.
     const std::uint32_t expected = seam::mutant("semaphore.stale_expected") ? word_.load(order::relaxed) : cur;
-    timed_out = seam::futex_wait(word_, expected, Scope, d) == seam::wait_result::timed_out;
+    const seam::deadline until = seam::sliced(d, Scope);
+    timed_out = seam::futex_wait(word_, expected, Scope, until) == seam::wait_result::timed_out && until == d;
     cur = word_.load(order::relaxed);
   }
 }

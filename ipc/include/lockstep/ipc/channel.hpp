@@ -40,8 +40,10 @@
 // Thread and process safety: every operation may be called by any number of threads at once,
 // in any number of processes, each through its own channel object (or one shared object).
 // A peer can make calls fail with corrupt_segment; it can never make this process read or
-// write outside the mapping. A peer that dies while holding an end's lock leaves that end
-// locked (blocking calls of that end wait, timed ones time out); issue 15 will recover it.
+// write outside the mapping. A peer killed at any instruction strands nobody: the next holder
+// of its lock repairs that end (detail/ring.hpp I9) and sleepers re-check every 150 ms; at
+// most the one message it had in flight is lost, exactly as docs/fault-tolerance.md says (a
+// consumer killed holding an in-place message: delivered again to the next consumer).
 #pragma once
 
 #include <lockstep/detail/deadline.hpp>
@@ -67,7 +69,7 @@ namespace lockstep::ipc {
 namespace detail {
 
 // The channel's segment (segment.hpp): the header, the control block (ring.hpp's table), slots.
-inline constexpr std::uint32_t channel_layout_version = 1;
+inline constexpr std::uint32_t channel_layout_version = 2;  // 2: interprocess_mutex grew to 40 bytes (robust)
 inline constexpr std::uint64_t channel_max_msg_size = std::uint64_t{1} << 30;
 
 inline bool channel_layout(std::uint64_t capacity, std::uint64_t max_msg_size, segment_layout& out) noexcept {

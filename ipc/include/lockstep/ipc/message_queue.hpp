@@ -37,9 +37,12 @@
 //
 // Thread and process safety: any number of threads in any number of processes may send and
 // receive on one queue at once, through one object or several. The object itself is a
-// move-only handle (a moved-from queue may only be destroyed or assigned to).
+// move-only handle (a moved-from queue may only be destroyed or assigned to). A process
+// killed at any instruction strands nobody: the next holder of its lock repairs the queue
+// from a journal (detail/mq_protocol.hpp Q6) and sleepers re-check every 150 ms; at most the
+// one message it had in flight is lost, exactly as docs/fault-tolerance.md says.
 //
-// Algorithm: detail/mq_protocol.hpp (layout, invariants Q1-Q5, proof sketch) on ring.hpp's
+// Algorithm: detail/mq_protocol.hpp (layout, invariants Q1-Q6, proof sketch) on ring.hpp's
 // cursor protocol and priority_heap.hpp; docs/message-queue.md has the whole story.
 #pragma once
 
@@ -73,9 +76,9 @@ inline constexpr std::size_t mq_max_msg_size = std::size_t{1} << 30;
 
 namespace detail {
 
-inline constexpr std::uint32_t mq_layout_version = 2;  // 2: the Q6 journals (mq_control 320 bytes)
+inline constexpr std::uint32_t mq_layout_version = 2;  // 2: interprocess_mutex grew to 40 bytes (robust); the Q6 journals (mq_control 320 bytes)
 
-// The message_queue kind's layout function (segment.hpp S2): header (64) + mq_control (256) +
+// The message_queue kind's layout function (segment.hpp S2): header (64) + mq_control (320) +
 // free ring + full ring + heap, then the slots.
 constexpr bool message_queue_layout(std::uint64_t capacity, std::uint64_t max_msg_size, segment_layout& out) noexcept {
   mq_arrays a{};

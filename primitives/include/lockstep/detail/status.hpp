@@ -16,6 +16,9 @@ enum class status : unsigned char {
   timed_out,       // the deadline passed first (ETIMEDOUT)
   would_block,     // a non-blocking call found nothing to take (EAGAIN)
   overflow,        // a release would exceed the maximum count (EOVERFLOW)
+  busy,            // a try-lock found the mutex held (EBUSY, as pthread_mutex_trylock)
+  owner_dead,      // the caller holds the mutex; its previous owner died holding it (EOWNERDEAD)
+  not_recoverable, // the mutex was left inconsistent for good (ENOTRECOVERABLE)
 };
 
 inline std::error_code to_error_code(status s) noexcept {
@@ -26,6 +29,9 @@ inline std::error_code to_error_code(status s) noexcept {
     case status::timed_out: return std::make_error_code(std::errc::timed_out);
     case status::would_block: return std::make_error_code(std::errc::resource_unavailable_try_again);
     case status::overflow: return std::make_error_code(std::errc::value_too_large);
+    case status::busy: return std::make_error_code(std::errc::device_or_resource_busy);
+    case status::owner_dead: return std::make_error_code(std::errc::owner_dead);
+    case status::not_recoverable: return std::make_error_code(std::errc::state_not_recoverable);
   }
   return std::make_error_code(std::errc::invalid_argument);
 }

@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -320,6 +321,190 @@ inline std::uint32_t thread_id() noexcept {
     return detail::cached_tid.tid;
   return detail::fetch_tid();
 }
+
+// --- robust ownership: the kernel's robust futex list ------------------------------------------
+// When a thread exits or is killed, the kernel walks the list that the thread registered with
+// set_robust_list(2) and, for every entry whose futex word (entry + futex_offset) still holds
+// the dead thread's tid, sets FUTEX_OWNER_DIED (keeping FUTEX_WAITERS) and wakes one waiter
+// (kernel/futex/core.c, handle_futex_death). glibc registers one list per thread, for its own
+// robust pthread mutexes, and the kernel allows one: an interprocess_mutex joins *that* list,
+// with glibc's layout and protocol (nptl/descr.h ENQUEUE_MUTEX / DEQUEUE_MUTEX; the robust path
+// of pthread_mutex_lock.c / pthread_mutex_unlock.c), so the two kinds of mutex share it.
+//
+//   | what                | where                          | value                                   |
+//   |---------------------|--------------------------------|-----------------------------------------|
+//   | futex word          | mutex + 0                      | tid | WAITERS | OWNER_DIED (mutex.hpp)  |
+//   | link.prev           | mutex + robust_prev_offset     | &previous entry's next, or &head->list  |
+//   | link.next           | mutex + robust_next_offset     | next entry (&its next), or head: the    |
+//   |                     | (the list entry itself)        | entry the kernel walks; bit 0: PI entry |
+//   | head->list          | glibc's struct pthread         | first entry, or &head->list when empty  |
+//   | head[-1] ("prev")   | glibc's robust_prev            | the head's own prev field               |
+//   | head->futex_offset  |                                | word - entry: robust_futex_offset       |
+//   | head->list_op_pending |                              | the entry being locked or unlocked      |
+//
+// Invariants:
+//   R1 (layout)   Our word-to-entry offset equals glibc's, offsetof(__lock) - offsetof(
+//                 __list.__next) of pthread_mutex_t (static_asserted), and the thread's head
+//                 says so too (checked at the thread's first use; otherwise robust ownership
+//                 is off for that thread, and robust_available() says so).
+//   R2 (list)     Only the owning thread links or unlinks an entry, and only while it holds the
+//                 mutex: an entry is on its owner's list from its lock until its unlock.
+//   R3 (pending)  list_op_pending names the entry from before the locking CAS until after it is
+//                 linked (or the lock failed), and from before it is unlinked until after the
+//                 word is released and its waiter woken. So a thread killed at any instruction
+//                 of lock or unlock leaves its word either on the list or pending: the kernel
+//                 marks it OWNER_DIED if it still names the thread, and wakes one waiter if
+//                 the word is free (a release whose wake never came).
+//   R4 (order)    The kernel reads the list on the dying thread itself, so program order on
+//                 that thread is all it needs: compiler barriers between the steps (as glibc's
+//                 asm("" ::: "memory")), no fences.
+//
+// Limits: a thread whose list is unavailable (no glibc robust list, an offset mismatch, seccomp
+// refusing get_robust_list) gets no owner-death detection; the kernel walks at most 2048
+// entries (ROBUST_LIST_LIMIT); a word in memory unmapped before the thread dies is skipped.
+// Not async-signal-safe: a signal handler that locks while its thread is half-way through
+// linking would corrupt the list (as with glibc's robust pthread mutexes).
+inline constexpr long robust_futex_offset = -32;  // word - entry, as glibc's (R1)
+inline constexpr std::size_t robust_prev_offset = 24;
+inline constexpr std::size_t robust_next_offset = 32;
+#if defined(__GLIBC__) && __PTHREAD_MUTEX_HAVE_PREV
+static_assert(robust_futex_offset == long(offsetof(pthread_mutex_t, __data.__lock)) -
+                                         long(offsetof(pthread_mutex_t, __data.__list.__next)) &&
+                  robust_next_offset == offsetof(pthread_mutex_t, __data.__list.__next) &&
+                  robust_prev_offset == offsetof(pthread_mutex_t, __data.__list.__prev),
+              "interprocess_mutex must have a robust pthread_mutex_t's layout to join glibc's robust list (R1)");
+static_assert(sizeof(void*) == sizeof(std::uint64_t), "glibc has the robust prev field on 64-bit targets only");
+#define LOCKSTEP_ROBUST_LIST 1
+#endif
+
+namespace detail {
+// The calling thread's robust list head, looked up once per thread (fork children keep the
+// same address: glibc re-registers the same head, empty, in the child).
+struct robust_head_view {
+  void* list;
+  long futex_offset;
+  void* list_op_pending;
+};
+inline constinit robust_head_view no_robust_list{};  // the head of a thread without one (R1)
+inline constinit thread_local robust_head_view* robust_head = nullptr;
+
+[[gnu::cold, gnu::noinline]] inline robust_head_view* fetch_robust_head() noexcept {
+  robust_head_view* head = &no_robust_list;
+#if defined(LOCKSTEP_ROBUST_LIST)
+  void* h = nullptr;
+  std::size_t len = 0;
+  if (::syscall(SYS_get_robust_list, 0, &h, &len) == 0 && h != nullptr && len == sizeof(robust_head_view) &&
+      static_cast<robust_head_view*>(h)->futex_offset == robust_futex_offset)  // R1
+    head = static_cast<robust_head_view*>(h);
+#endif
+  robust_head = head;
+  return head;
+}
+inline robust_head_view* current_robust_head() noexcept {
+  robust_head_view* h = robust_head;
+  if (h == nullptr) [[unlikely]]
+    h = fetch_robust_head();
+  return h;
+}
+inline void compiler_barrier() noexcept { asm volatile("" ::: "memory"); }  // R4
+// A list pointer field at `off` from an entry (bit 0, the kernel's PI mark, masked off). Its
+// stores are relaxed atomics: an entry's fields pass from a dead owner to the next one with no
+// happens-before edge that ThreadSanitizer could see (the kernel's OWNER_DIED write).
+inline void store_list_field(std::uintptr_t entry, std::ptrdiff_t off, std::uintptr_t v) noexcept {
+  __atomic_store_n(reinterpret_cast<std::uintptr_t*>((entry & ~std::uintptr_t(1)) + off), v, __ATOMIC_RELAXED);
+}
+}  // namespace detail
+
+// Whether robust ownership works for the calling thread (R1).
+inline bool robust_available() noexcept { return detail::current_robust_head() != &detail::no_robust_list; }
+
+// What a mutex carries after its futex word for the robust list: nothing for a process-private
+// mutex (which is not robust), glibc's {prev, next} at its offsets for a process-shared one.
+// The calls bracket the mutex's own steps exactly as glibc's robust mutex does (R3):
+//   lock:   lock_begin(); the CAS that takes the word; lock_end(taken)
+//   unlock: unlock_begin(); release the word; wake; unlock_end()
+// The word argument is for the model (seam/model.hpp), which keeps its own list.
+template <scope S>
+struct robust_link {
+  void lock_begin(futex_word&) noexcept {}
+  void lock_end(futex_word&, bool) noexcept {}
+  void unlock_begin(futex_word&) noexcept {}
+  void unlock_end(futex_word&) noexcept {}
+};
+
+template <>
+struct robust_link<scope::process_shared> {
+  // Bytes 4..23 of a robust pthread_mutex_t (its count, owner, kind...): unused, kept zero.
+  // Fixed-width fields, so that 32- and 64-bit processes agree on a shared layout (a 32-bit one
+  // never links: R1 holds for 64-bit glibc only).
+  std::uint32_t reserved[4] = {};
+  std::atomic<std::uint64_t> prev{0};
+  std::atomic<std::uint64_t> next{0};
+
+  void lock_begin(futex_word&) noexcept {
+    detail::robust_head_view* h = detail::current_robust_head();
+    if (h == &detail::no_robust_list) return;
+    h->list_op_pending = &next;
+    detail::compiler_barrier();
+  }
+  void lock_end(futex_word&, bool taken) noexcept {
+    detail::robust_head_view* h = detail::robust_head;  // looked up by lock_begin
+    if (h == &detail::no_robust_list) return;
+    if (taken) {  // link at the front (glibc's ENQUEUE_MUTEX), by R2 only we touch our fields
+      const auto first = reinterpret_cast<std::uintptr_t>(h->list);
+      detail::store_list_field(first, -std::ptrdiff_t(sizeof(void*)), self());
+      next.store(first, std::memory_order_relaxed);
+      prev.store(reinterpret_cast<std::uintptr_t>(&h->list), std::memory_order_relaxed);
+      detail::compiler_barrier();
+      h->list = &next;
+    }
+    detail::compiler_barrier();
+    h->list_op_pending = nullptr;
+  }
+  void unlock_begin(futex_word&) noexcept {
+    detail::robust_head_view* h = detail::current_robust_head();
+    if (h == &detail::no_robust_list) return;
+    h->list_op_pending = &next;
+    detail::compiler_barrier();
+    // Unlink (glibc's DEQUEUE_MUTEX): next's prev = our prev; prev's next = our next.
+    const auto n = std::uintptr_t(next.load(std::memory_order_relaxed));
+    const auto p = std::uintptr_t(prev.load(std::memory_order_relaxed));
+    detail::store_list_field(n, -std::ptrdiff_t(sizeof(void*)), p);
+    detail::store_list_field(p, 0, n);
+    detail::compiler_barrier();
+    prev.store(0, std::memory_order_relaxed);
+    next.store(0, std::memory_order_relaxed);
+  }
+  void unlock_end(futex_word&) noexcept {
+    detail::robust_head_view* h = detail::robust_head;
+    if (h == &detail::no_robust_list) return;
+    detail::compiler_barrier();
+    h->list_op_pending = nullptr;
+  }
+
+ private:
+  std::uintptr_t self() noexcept { return reinterpret_cast<std::uintptr_t>(&next); }
+};
+
+static_assert(offsetof(robust_link<scope::process_shared>, prev) + sizeof(std::uint64_t) == robust_prev_offset &&
+                  offsetof(robust_link<scope::process_shared>, next) + sizeof(std::uint64_t) == robust_next_offset &&
+                  alignof(robust_link<scope::process_shared>) == sizeof(std::uint64_t) &&
+                  sizeof(robust_link<scope::process_shared>) == 32,
+              "placed right after a 32-bit futex word (at +8), the link's fields sit at glibc's offsets (R1)");
+
+// A process-shared sleeper sleeps at most this long at a time and then re-checks its word, so
+// that a peer killed between changing the word and its futex_wake strands nobody for longer
+// (docs/fault-tolerance.md). Idle cost: one futex round trip per slice, ~0 CPU.
+inline constexpr std::chrono::milliseconds shared_wait_slice{200};
+// The deadline of one sleep: d, or the end of the slice if that comes first (process-shared).
+inline deadline sliced(deadline d, scope s) noexcept {
+  if (s == scope::process_private) return d;
+  const deadline end = now() + shared_wait_slice;
+  return end < d ? end : d;
+}
+
+// Crash points: where a model may kill the calling thread (seam/model.hpp). Never in production.
+consteval bool crash_point(std::string_view) noexcept { return false; }
 
 // --- ThreadSanitizer annotations --------------------------------------------------------------
 // TSan understands std::atomic, but only annotations make it treat a futex word as a mutex:

@@ -206,6 +206,98 @@ inline constexpr int max_spins = 2;
 
 inline std::uint32_t thread_id() { return std::uint32_t(rl::thread_index()) + 1; }
 
+// --- robust ownership, modelled (seam/linux.hpp R1..R4) -------------------------------------------
+// The model keeps each thread's robust list itself, outside Relacy (plain bookkeeping: no steps):
+// the words a thread holds linked, and its pending one. kill_thread() is the kernel's action
+// when a thread dies (kernel/futex/core.c exit_robust_list + handle_futex_death), run on the
+// dying thread itself as the kernel does: for each linked word, then the pending one, if the
+// word still names the thread set OWNER_DIED (keeping WAITERS) and wake one waiter if WAITERS
+// was set; if the pending word has no owner, wake one waiter.
+struct robust_thread {
+  futex_word* held[4] = {};
+  int count = 0;
+  futex_word* pending = nullptr;
+  bool mortal = false;  // may die at a crash point
+  bool dead = false;
+};
+inline robust_thread robust_threads[8];
+inline robust_thread& robust_self() { return robust_threads[rl::thread_index()]; }
+// A model's before(): every thread alive, immortal, holding nothing.
+inline void robust_reset() {
+  for (robust_thread& t : robust_threads) t = robust_thread{};
+}
+
+inline void robust_death(futex_word& w, bool pending, site s) {
+  constexpr std::uint32_t waiters = 0x8000'0000u, owner_died = 0x4000'0000u, tid_mask = 0x3fff'ffffu;
+  const std::uint32_t me = std::uint32_t(rl::thread_index()) + 1;  // thread_id()
+  std::uint32_t v = w.load(order::relaxed, s);
+  for (;;) {
+    const std::uint32_t owner = v & tid_mask;
+    if (pending && owner == 0) {
+      rl::rl_futex(native_word(w), rl::RL_FUTEX_WAKE, 1, nullptr, nullptr, 0, s.info());
+      return;
+    }
+    if (owner != me) return;
+    // The kernel's cmpxchg is a full barrier; release is what a new owner may rely on.
+    if (w.compare_exchange_strong(v, (v & waiters) | owner_died, order::release, order::relaxed, s)) {
+      if ((v & waiters) != 0) rl::rl_futex(native_word(w), rl::RL_FUTEX_WAKE, 1, nullptr, nullptr, 0, s.info());
+      return;
+    }
+  }
+}
+
+// The calling thread dies now: the kernel's robust-list walk, then nothing more runs for it.
+inline void kill_thread(site s = site::here()) {
+  robust_thread& t = robust_self();
+  for (int i = 0; i < t.count; ++i)
+    if (t.held[i] != t.pending) robust_death(*t.held[i], false, s);
+  if (t.pending != nullptr) robust_death(*t.pending, true, s);
+  t = robust_thread{};
+  t.dead = true;
+}
+inline void set_mortal(bool m) { robust_self().mortal = m; }
+inline bool is_dead() { return robust_self().dead; }
+
+// A mortal thread may die at every crash point (the model explores both); the algorithm then
+// returns at once and the client stops the thread.
+inline bool crash_point(std::string_view, site s = site::here()) {
+  robust_thread& t = robust_self();
+  if (!t.mortal || t.dead || rl::rand(2) == 0) return false;
+  kill_thread(s);
+  return true;
+}
+
+template <scope S>
+struct robust_link {
+  void lock_begin(futex_word&) {}
+  void lock_end(futex_word&, bool) {}
+  void unlock_begin(futex_word&) {}
+  void unlock_end(futex_word&) {}
+};
+template <>
+struct robust_link<scope::process_shared> {
+  void lock_begin(futex_word& w) { robust_self().pending = &w; }
+  void lock_end(futex_word& w, bool taken) {
+    robust_thread& t = robust_self();
+    if (taken) {
+      if (t.count == 4) fatal("model: a thread holds more than 4 robust mutexes");
+      t.held[t.count++] = &w;
+    }
+    t.pending = nullptr;
+  }
+  void unlock_begin(futex_word& w) {
+    robust_thread& t = robust_self();
+    t.pending = &w;
+    for (int i = 0; i < t.count; ++i)
+      if (t.held[i] == &w) t.held[i] = t.held[--t.count];
+  }
+  void unlock_end(futex_word&) { robust_self().pending = nullptr; }
+};
+
+// Sleeps are not cut into slices in the model: a stranded sleeper must show as a deadlock, not
+// hide behind a timeout the futex model may always take. The slice is production-only.
+inline deadline sliced(deadline d, scope) { return d; }
+
 // Relacy sees every atomic itself: ThreadSanitizer annotations have no meaning here.
 namespace tsan = tsan_off;
 

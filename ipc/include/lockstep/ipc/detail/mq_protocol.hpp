@@ -13,19 +13,27 @@
 //
 //   | line | offset | field          | type               | written by                  | meaning                                   |
 //   |------|--------|----------------|--------------------|-----------------------------|-------------------------------------------|
-//   | S    | 0      | send_lock      | interprocess_mutex | senders                     | serializes senders                        |
-//   | S    | 4      | free_tail_seen | u32                | the send_lock holder        | free ring: a recent tail (consumer cache) |
-//   | S    | 8      | full_head_seen | u32                | the send_lock holder        | full ring: a recent head (producer cache) |
+//   | S    | 0      | send_lock      | interprocess_mutex | senders                     | serializes senders (40 bytes: mutex.hpp)  |
+//   | S    | 40     | free_tail_seen | u32                | the send_lock holder        | free ring: a recent tail (consumer cache) |
+//   | S    | 44     | full_head_seen | u32                | the send_lock holder        | full ring: a recent head (producer cache) |
+//   | S    | 48     | send_slot      | u32                | the send_lock holder        | Q6 journal: slot + 1 in the holder's hands|
+//   | S    | 52     | send_free_pos  | u32                | the send_lock holder        | Q6: free ring position popped, or no_pos  |
+//   | S    | 56     | send_full_pos  | u32                | the send_lock holder        | Q6: full ring position to publish to      |
 //   | W    | 64     | free_head      | u32 futex word     | senders (pop a free slot)   | free ring head, bit 31 WAITERS            |
 //   | W    | 68     | full_tail      | u32 futex word     | senders (push a message)    | full ring tail; receivers sleep on it     |
-//   | R    | 128    | receive_lock   | interprocess_mutex | receivers                   | serializes receivers                      |
-//   | R    | 132    | free_head_seen | u32                | the receive_lock holder     | free ring: a recent head (producer cache) |
-//   | R    | 136    | full_tail_seen | u32                | the receive_lock holder     | full ring: a recent tail (consumer cache) |
-//   | R    | 140    | heap_size      | u32                | the receive_lock holder     | entries in the heap, <= capacity          |
-//   | R    | 144    | next_seq       | u64                | the receive_lock holder     | seq of the next message drained           |
+//   | R    | 128    | receive_lock   | interprocess_mutex | receivers                   | serializes receivers (40 bytes)           |
+//   | R    | 168    | free_head_seen | u32                | the receive_lock holder     | free ring: a recent head (producer cache) |
+//   | R    | 172    | full_tail_seen | u32                | the receive_lock holder     | full ring: a recent tail (consumer cache) |
+//   | R    | 176    | heap_size      | u32                | the receive_lock holder     | entries in the heap, <= capacity          |
+//   | R    | 184    | next_seq       | u64                | the receive_lock holder     | seq of the next message drained           |
 //   | V    | 192    | free_tail      | u32 futex word     | receivers (push a free slot)| free ring tail; senders sleep on it       |
 //   | V    | 196    | full_head      | u32 futex word     | receivers (drain)           | full ring head, bit 31 WAITERS            |
-//   | arr  | 256    | free[N], full[N] (u32 slot indices), heap[N] (priority_heap.hpp entries)                                         |
+//   | J    | 256    | recv_op        | u32                | the receive_lock holder     | Q6 journal: mq_step none / push / pop     |
+//   | J    | 260    | recv_n         | u32                | the receive_lock holder     | Q6: the heap's size before the step       |
+//   | J    | 264    | recv_pos       | u32                | the receive_lock holder     | Q6: full (push) / free (pop) ring position|
+//   | J    | 268    | recv_priority, | u32, u32, u64      | the receive_lock holder     | Q6: the heap entry pushed or popped       |
+//   |      |        | recv_slot (272), recv_seq (280)      |                             |                                           |
+//   | arr  | 320    | free[N], full[N] (u32 slot indices), heap[N] (priority_heap.hpp entries)                                         |
 //
 // A sender's per-message writes go to lines S and W and to its slot; a receiver's to R and V,
 // the heap and the free ring: as in the channel, the two ends share no written line but the
@@ -68,6 +76,35 @@
 //   Q5 (untrusted)    Every index, size and priority read from shared memory is read once,
 //                     checked against the local N, max_msg_size and mq_prio_max, and only the
 //                     checked copy is used; a violation is corrupt, with nothing consumed.
+//
+//   Q6 (owner death)  Besides the rings' cursors (ring.hpp I9) the queue has state that a holder
+//                     changes in several steps: a sender's slot between its free-ring pop and
+//                     its full-ring publish (in no ring: Q1's "hands"), and a receiver's heap
+//                     during a push (drain) or a pop, and its slot between the pop and the
+//                     free-ring publish. Each end keeps a journal written before the step it
+//                     describes (seam::program_order keeps the order for a killed process), and
+//                     the exchange that ends the step is its commit point:
+//                       send:    send_slot = slot + 1 (with the free and full positions) before
+//                                the pop, 0 after the publish. The repair after a dead sender:
+//                                free_head not past send_free_pos -> the slot is still free
+//                                (forget it); full_tail past send_full_pos -> published (forget
+//                                it); else the slot is in the holder's hands and stays there
+//                                (send_free_pos = no_pos): the next send fills it instead of
+//                                popping one. A half-written message is never published.
+//                       receive: recv_op = push/pop with the heap's size before, the ring
+//                                position and the entry, before the heap changes; none after
+//                                the step's exchange. The repair: a push whose full-ring release
+//                                did not happen is finished (heap_repair, size + 1, next_seq,
+//                                release); a pop whose free-ring publish did not happen is
+//                                undone (heap_repair with the popped entry back, size as
+//                                before): the message is delivered to the next receiver, with
+//                                its seq, in its place (Q3). A pop whose publish happened lost
+//                                the message only if the dead receiver had not returned it.
+//                     heap_repair relies on priority_heap.hpp H3 (one hole at every write). Q1
+//                     holds again after each repair; the positions in the journals are checked
+//                     against the cursors, which only the lock holder moves (ring.hpp I2), so
+//                     each test is exact. (Mutants message_queue.repair_drops_held_slot,
+//                     message_queue.repair_skips_heap; models sender_death_2t, receiver_death_2t.)
 //
 // Memory ordering: the queue adds no atomic operation of its own: every order is the rings'
 // (ring.hpp's Memory ordering block). The free ring's publish (release) orders a receiver's
@@ -123,13 +160,13 @@ enum class mq_step : std::uint32_t { none = 0, push = 1, pop = 2 };
 inline constexpr std::uint32_t no_pos = 0xffff'ffffu;
 
 static_assert(seam::is_model || (std::is_standard_layout_v<mq_control> && offsetof(mq_control, send_lock) == 0 &&
-                                 offsetof(mq_control, free_tail_seen) == 4 && offsetof(mq_control, full_head_seen) == 8 &&
+                                 offsetof(mq_control, free_tail_seen) == 40 && offsetof(mq_control, full_head_seen) == 44 &&
                                  offsetof(mq_control, free_head) == 64 && offsetof(mq_control, full_tail) == 68 &&
-                                 offsetof(mq_control, receive_lock) == 128 && offsetof(mq_control, free_head_seen) == 132 &&
-                                 offsetof(mq_control, full_tail_seen) == 136 && offsetof(mq_control, heap_size) == 140 &&
-                                 offsetof(mq_control, next_seq) == 144 && offsetof(mq_control, free_tail) == 192 &&
-                                 offsetof(mq_control, full_head) == 196 && offsetof(mq_control, send_slot) == 12 &&
-                                 offsetof(mq_control, send_free_pos) == 16 && offsetof(mq_control, send_full_pos) == 20 &&
+                                 offsetof(mq_control, receive_lock) == 128 && offsetof(mq_control, free_head_seen) == 168 &&
+                                 offsetof(mq_control, full_tail_seen) == 172 && offsetof(mq_control, heap_size) == 176 &&
+                                 offsetof(mq_control, next_seq) == 184 && offsetof(mq_control, free_tail) == 192 &&
+                                 offsetof(mq_control, full_head) == 196 && offsetof(mq_control, send_slot) == 48 &&
+                                 offsetof(mq_control, send_free_pos) == 52 && offsetof(mq_control, send_full_pos) == 56 &&
                                  offsetof(mq_control, recv_op) == 256 && offsetof(mq_control, recv_n) == 260 &&
                                  offsetof(mq_control, recv_pos) == 264 && offsetof(mq_control, recv_priority) == 268 &&
                                  offsetof(mq_control, recv_slot) == 272 && offsetof(mq_control, recv_seq) == 280 &&

@@ -16,12 +16,13 @@
 //
 //   | line | offset | field        | type               | written by                        | meaning                                       |
 //   |------|--------|--------------|--------------------|-----------------------------------|-----------------------------------------------|
-//   | P    | 0      | send_lock    | interprocess_mutex | producers                         | serializes producers                          |
-//   | P    | 4      | head_seen    | u32                | the send_lock holder              | a value head held: a lower bound of head (I4) |
+//   | P    | 0      | send_lock    | interprocess_mutex | producers                         | serializes producers (40 bytes: its word and  |
+//   |      |        |              |                    |                                   | robust-list node, mutex.hpp R-states)         |
+//   | P    | 40     | head_seen    | u32                | the send_lock holder              | a value head held: a lower bound of head (I4) |
 //   | T    | 64     | tail         | u32 futex word     | the send_lock holder; consumers   | bits 0-30: position of the next slot to fill; |
 //   |      |        |              |                    | only set WAITERS (I2)             | bit 31 WAITERS: consumers may sleep on it     |
 //   | C    | 128    | receive_lock | interprocess_mutex | consumers                         | serializes consumers                          |
-//   | C    | 132    | tail_seen    | u32                | the receive_lock holder           | a value tail held: a lower bound of tail (I4) |
+//   | C    | 168    | tail_seen    | u32                | the receive_lock holder           | a value tail held: a lower bound of tail (I4) |
 //   | H    | 192    | head         | u32 futex word     | the receive_lock holder;          | bits 0-30: position of the next slot to read; |
 //   |      |        |              |                    | producers only set WAITERS (I2)   | bit 31 WAITERS: producers may sleep on it     |
 //   | slot | k      | size, bytes  | u32 + payload      | the producer holding position p   | the message at position p, k = p mod capacity |
@@ -85,6 +86,24 @@
 //                     message is not consumed, head does not move.
 //   I8 (membership)   A message is in the channel from its publish exchange until its
 //                     consumer's release exchange; the count (I1) is the number of such messages.
+//   I9 (owner death)  The cursor exchanges are the ring's only commit points: at every other
+//                     instruction of a lock holder, the shared state is what it was at the last
+//                     exchange, except for the cache it may be refilling (an aligned 32-bit
+//                     store of a value the other cursor held: never torn) and the bytes of a
+//                     slot it owns (I3) and has not published or released. So a holder killed
+//                     at any instruction leaves: a producer, an unpublished slot (tail did not
+//                     move: its half-written message is never delivered, the slot is free again)
+//                     or a published one (done); a consumer, an unreleased message (head did
+//                     not move: the next consumer gets it again, whole) or a released one (done,
+//                     lost with the dead consumer if it had not returned it yet). Its lock is
+//                     robust (mutex.hpp): the next locker gets owner_dead, repairs the end with
+//                     end_lock::repair (re-reads both cursors, checks I1, resets the cache from
+//                     the fresh read: revalidate_*), then consistent(). A holder killed between
+//                     its exchange and its futex_wake strands no sleeper: every cursor sleep
+//                     is in slices of sleep_slice (150 ms) and re-checks after each. The
+//                     line-by-line table is docs/fault-tolerance.md's. (Mutant
+//                     channel.recover_skips_consistent; models producer_death_2t,
+//                     consumer_death_2t.)
 //
 // Memory ordering:
 //   - publish is tail.exchange(release): the slot's size and bytes, written before it, are
@@ -174,20 +193,14 @@ struct end_lock {
   void* ctx;
 };
 
-// Until the robust mutex (issue 15a) is merged: its consistent() if it has one.
-template <class M>
-std::error_code make_consistent(M& m) noexcept {
-  if constexpr (requires { m.consistent(); }) return m.consistent();
-  else return {};
-}
-
 // The lock came with owner_dead (I9): the previous holder died holding it. Repair the end's
 // state, then mark the mutex consistent. A state beyond repair is corrupt: the lock is then
 // released without consistent(), which makes the mutex not recoverable (mutex.hpp), so every
 // later call on this end reports corrupt too, instead of trusting the damaged state.
 [[gnu::cold, gnu::noinline]] inline ring_status recover(const end_lock& l) {
-  const ring_status s = seam::mutant("channel.recover_skips_repair") ? ring_status::ok : l.repair(l.ctx);
-  if (s == ring_status::ok && !make_consistent(l.mutex)) return ring_status::ok;
+  const ring_status s = l.repair(l.ctx);
+  if (s == ring_status::ok && !seam::mutant("channel.recover_skips_consistent") && !l.mutex.consistent())
+    return ring_status::ok;
   (void)l.mutex.unlock_checked();  // without consistent(): not recoverable
   return ring_status::corrupt;
 }
@@ -458,9 +471,9 @@ struct channel_control {
 };
 
 static_assert(seam::is_model || (std::is_standard_layout_v<channel_control> && offsetof(channel_control, send_lock) == 0 &&
-                                 offsetof(channel_control, head_seen) == 4 && offsetof(channel_control, tail) == 64 &&
+                                 offsetof(channel_control, head_seen) == 40 && offsetof(channel_control, tail) == 64 &&
                                  offsetof(channel_control, receive_lock) == 128 &&
-                                 offsetof(channel_control, tail_seen) == 132 && offsetof(channel_control, head) == 192 &&
+                                 offsetof(channel_control, tail_seen) == 168 && offsetof(channel_control, head) == 192 &&
                                  sizeof(channel_control) == 256 && alignof(channel_control) == 64),
               "the channel's control block layout is fixed: every process, 32- or 64-bit, must agree");
 static_assert(seam::is_model || (sizeof(seam::var<std::uint32_t>) == 4 && sizeof(seam::futex_word) == 4),
