@@ -52,14 +52,22 @@ struct model_slots {
   seam::var<unsigned char> bytes[Capacity][MaxSize];
 };
 
-// Owner death (ring.hpp I9): a mortal thread (seam::set_mortal) may die before any slot
-// access, besides the mutex's own crash points: so inside a reservation, between writing a
+// Owner death (ring.hpp I9): a mortal thread may die before any slot
+// access: so inside a reservation, between writing a
 // message and publishing it, and between reading one and releasing it. It dies as the kernel
 // kills a thread (seam::kill_thread: its locks marked OWNER_DIED); the exception only unwinds
 // the dead thread's stack.
+// Mortality is this client's own (not seam::set_mortal, which also arms the mutex's crash
+// points: those are the mutex model's, and a thread dead inside lock() still returns into
+// the algorithm): the model's death points are the accesses below.
 struct killed {};
+inline bool mortal[8];  // by rl::thread_index(); plain bookkeeping outside Relacy, as seam's robust lists
 inline void crash_here() {
-  if (seam::crash_point("channel.slot")) throw killed{};
+  bool& m = mortal[rl::thread_index()];
+  if (!m || rl::rand(2) == 0) return;
+  m = false;
+  seam::kill_thread();  // the kernel's robust-list walk: its lock OWNER_DIED, a waiter woken
+  throw killed{};
 }
 
 // The ring's Slots policy over model_slots: it only copies, byte by byte. The zero-copy path
@@ -388,12 +396,12 @@ struct death_base {
     died.write(0);
   }
   void start(unsigned id) {
-    if (id == 0) seam::set_mortal(true);
+    mortal[id] = id == 0;
   }
   void finish(unsigned id) {
     if (id != 0) return;
     died.write(seam::is_dead() ? 1 : 0);
-    seam::set_mortal(false);  // after() must not die
+    mortal[0] = false;  // after() must not die
   }
   void receive_into(unsigned id, bool in_place) {
     auto r = ch.ring();
