@@ -263,8 +263,8 @@ struct timeout_race : rl::test_suite<timeout_race, 2>, queue_fixture<1> {
 // messages (receiver_death) or its own (sender_death), then receives one, blocking; a lock it
 // finds held by the dead thread comes with owner_dead and is repaired (Q6). after() drains the
 // rest with try-receives and checks: every message delivered at most once; none missing but
-// at most the dead thread's own (a receiver's only if it died after giving the slot back, so
-// then every slot is free); the queue empty and all N slots back in the free ring (Q1: a
+// at most the dead thread's own (a receiver's only if it died after giving the slot back);
+// then one more message goes through, and all N slots must be back in the free ring (Q1: a
 // slot lost by a bad repair shows as num_msg() > 0).
 template <unsigned N>
 struct death_fixture : queue_fixture<N> {
@@ -298,7 +298,11 @@ struct death_fixture : queue_fixture<N> {
       RL_ASSERT(st == ring_status::ok && size == 1);
       add(b);
     }
-    RL_ASSERT(this->protocol().num_msg() == 0);  // every slot free again (Q1)
+    // One more message through the queue (a slot a dead sender held is filled by the next send,
+    // Q6), then every slot must be free again (Q1).
+    this->send(3, 0);
+    RL_ASSERT(this->receive().id == 3);
+    RL_ASSERT(this->protocol().num_msg() == 0);
     return seen;
   }
 };
