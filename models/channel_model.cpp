@@ -27,6 +27,7 @@
 // neither. The protocol never relies on them (a woken waiter re-locks and re-reads with acquire),
 // but they can hide a weakened order on a path through futex_wait, so the ordering mutants are
 // caught by awake_2t and count_3t, where nobody ever sleeps.
+#include "harness/death.hpp"
 #include "harness/harness.hpp"
 
 #include <lockstep/ipc/detail/ring.hpp>
@@ -52,23 +53,10 @@ struct model_slots {
   seam::var<unsigned char> bytes[Capacity][MaxSize];
 };
 
-// Owner death (ring.hpp I9): a mortal thread may die before any slot
-// access: so inside a reservation, between writing a
-// message and publishing it, and between reading one and releasing it. It dies as the kernel
-// kills a thread (seam::kill_thread: its locks marked OWNER_DIED); the exception only unwinds
-// the dead thread's stack.
-// Mortality is this client's own (not seam::set_mortal, which also arms the mutex's crash
-// points: those are the mutex model's, and a thread dead inside lock() still returns into
-// the algorithm): the model's death points are the accesses below.
-struct killed {};
-inline bool mortal[8];  // by rl::thread_index(); plain bookkeeping outside Relacy, as seam's robust lists
-inline void crash_here() {
-  bool& m = mortal[rl::thread_index()];
-  if (!m || rl::rand(2) == 0) return;
-  m = false;
-  seam::kill_thread();  // the kernel's robust-list walk: its lock OWNER_DIED, a waiter woken
-  throw killed{};
-}
+// Owner death (ring.hpp I9; harness/death.hpp): a mortal thread may die before any slot
+// access: so inside a reservation, between writing a message and publishing it, and between
+// reading one and releasing it.
+using lockstep::model::crash_here;
 
 // The ring's Slots policy over model_slots: it only copies, byte by byte. The zero-copy path
 // (a producer writing into its reservation, a consumer reading a message in place) is the same
@@ -384,24 +372,14 @@ struct mpmc : rl::test_suite<mpmc<Capacity>, 4> {
 // most once, with its own bytes (a half-written one is never published); none missing but the
 // dead thread's own (a consumer's only if it died after its release); the channel empty.
 // Capacity 2, two messages of 2 bytes.
-struct death_base {
+struct death_base : lockstep::model::death_watch {
   model_channel<2, 2> ch;
   seam::var<int> got[2];  // what each thread received: 0 none, else the stamp
-  seam::var<int> died;
 
-  void reset() {
-    seam::robust_reset();
+  void prepare() {  // each suite's before()
+    death_watch::reset();
     got[0].write(0);
     got[1].write(0);
-    died.write(0);
-  }
-  void start(unsigned id) {
-    mortal[id] = id == 0;
-  }
-  void finish(unsigned id) {
-    if (id != 0) return;
-    died.write(seam::is_dead() ? 1 : 0);
-    mortal[0] = false;  // after() must not die
   }
   void receive_into(unsigned id, bool in_place) {
     auto r = ch.ring();
@@ -436,10 +414,9 @@ struct death_base {
 
 // The producer dies anywhere in a reservation (the zero-copy send) or a copying send.
 struct producer_death : rl::test_suite<producer_death, 2>, death_base {
-  void before() { reset(); }
+  void before() { prepare(); }
   void thread(unsigned id) {
-    start(id);
-    try {
+    run(id, [&] {
       auto r = ch.ring();
       if (id == 0) {
         (void)send_in_place(r, 0, 0, wait_forever, false);
@@ -447,9 +424,7 @@ struct producer_death : rl::test_suite<producer_death, 2>, death_base {
         RL_ASSERT(send_stamp(r, 1, 0, wait_forever) == ring_status::ok);
         receive_into(1, false);
       }
-    } catch (const killed&) {
-    }
-    finish(id);
+    });
   }
   void after() {
     const unsigned seen = all_delivered();
@@ -460,19 +435,16 @@ struct producer_death : rl::test_suite<producer_death, 2>, death_base {
 
 // The consumer dies anywhere in an in-place receive (holding the message) or after it.
 struct consumer_death : rl::test_suite<consumer_death, 2>, death_base {
-  void before() { reset(); }
+  void before() { prepare(); }
   void thread(unsigned id) {
-    start(id);
-    try {
+    run(id, [&] {
       if (id == 1) {
         auto r = ch.ring();
         RL_ASSERT(send_stamp(r, 0, 0, wait_forever) == ring_status::ok);
         RL_ASSERT(send_stamp(r, 1, 0, wait_forever) == ring_status::ok);
       }
       receive_into(id, id == 0);
-    } catch (const killed&) {
-    }
-    finish(id);
+    });
   }
   void after() {
     const unsigned seen = all_delivered();

@@ -19,6 +19,7 @@
 // capacities (docs/message-queue.md says what the bound leaves out). Trusted base: the seam's
 // (Relacy's futex wake adds a happens-before edge the kernel does not promise; the protocol
 // re-reads its cursors with acquire after every wait, so it does not rely on it).
+#include "harness/death.hpp"
 #include "harness/harness.hpp"
 
 #include <lockstep/ipc/detail/mq_protocol.hpp>
@@ -46,23 +47,10 @@ struct model_queue {
   seam::var<unsigned char> bytes[N];
 };
 
-// Owner death (mq_protocol.hpp Q6): a mortal thread may die before any
+// Owner death (mq_protocol.hpp Q6; harness/death.hpp): a mortal thread may die before any
 // access to the queue's arrays and slots, that is between any two steps of a send or receive
-// that the journals must cover. It dies as the kernel
-// kills a thread (seam::kill_thread: the robust-list walk marks its locks OWNER_DIED), and the
-// exception only unwinds the dead thread's stack: nothing of it runs afterwards.
-// Mortality is this client's own (not seam::set_mortal, which also arms the mutex's crash
-// points: those are the mutex model's, and a thread dead inside lock() still returns into
-// the algorithm): the model's death points are the accesses below.
-struct killed {};
-inline bool mortal[8];  // by rl::thread_index(); plain bookkeeping outside Relacy, as seam's robust lists
-inline void crash_here() {
-  bool& m = mortal[rl::thread_index()];
-  if (!m || rl::rand(2) == 0) return;
-  m = false;
-  seam::kill_thread();  // the kernel's robust-list walk: its lock OWNER_DIED, a waiter woken
-  throw killed{};
-}
+// that the journals must cover.
+using lockstep::model::crash_here;
 
 // mq_protocol's Storage over model_queue: it only moves data.
 template <unsigned N>
@@ -267,17 +255,14 @@ struct timeout_race : rl::test_suite<timeout_race, 2>, queue_fixture<1> {
 // then one more message goes through, and all N slots must be back in the free ring (Q1: a
 // slot lost by a bad repair shows as num_msg() > 0).
 template <unsigned N>
-struct death_fixture : queue_fixture<N> {
-  seam::var<int> got[2];     // what each thread received: 0 none, else the id
-  seam::var<int> died;
+struct death_fixture : queue_fixture<N>, lockstep::model::death_watch {
+  seam::var<int> got[2];  // what each thread received: 0 none, else the id
 
-  void start(unsigned id) {
-    mortal[id] = id == 0;
-  }
-  void finish(unsigned id) {
-    if (id != 0) return;
-    died.write(seam::is_dead() ? 1 : 0);
-    mortal[0] = false;  // after() must not die
+  void prepare() {  // each suite's before()
+    death_watch::reset();
+    this->init();
+    got[0].write(0);
+    got[1].write(0);
   }
   // Drains what is left; returns a bitmask of ids delivered, and asserts none twice.
   unsigned all_delivered() {
@@ -309,24 +294,15 @@ struct death_fixture : queue_fixture<N> {
 
 // The receiver dies anywhere in a drain (heap push), a pop, the copy-out or the free push.
 struct receiver_death : rl::test_suite<receiver_death, 2>, death_fixture<2> {
-  void before() {
-    seam::robust_reset();
-    init();
-    got[0].write(0);
-    got[1].write(0);
-    died.write(0);
-  }
+  void before() { prepare(); }
   void thread(unsigned id) {
-    start(id);
-    try {
+    run(id, [&] {
       if (id == 1) {
         send(1, 1);
         send(2, 5);  // higher: its drain moves the heap's root (H3)
       }
       got[id].write(receive().id);
-    } catch (const killed&) {
-    }
-    finish(id);
+    });
   }
   void after() {
     const unsigned seen = all_delivered();
@@ -337,25 +313,16 @@ struct receiver_death : rl::test_suite<receiver_death, 2>, death_fixture<2> {
 
 // The sender dies anywhere in its send: after the pop its slot is in its hands (Q6).
 struct sender_death : rl::test_suite<sender_death, 2>, death_fixture<2> {
-  void before() {
-    seam::robust_reset();
-    init();
-    got[0].write(0);
-    got[1].write(0);
-    died.write(0);
-  }
+  void before() { prepare(); }
   void thread(unsigned id) {
-    start(id);
-    try {
+    run(id, [&] {
       if (id == 0) {
         send(1, 3);
       } else {
         send(2, 3);
         got[1].write(receive().id);
       }
-    } catch (const killed&) {
-    }
-    finish(id);
+    });
   }
   void after() {
     const unsigned seen = all_delivered();
