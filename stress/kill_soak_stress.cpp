@@ -98,12 +98,18 @@ void on_delivered(accounts& a, const unsigned char* buf, std::size_t n) {
   a.delivered[m.h.producer][m.h.seq].fetch_add(1);
 }
 
-// What differs between the channel and the queue: how one message goes in and comes out.
-struct channel_ops {
-  static constexpr const char* what = "channel";
-  using handle = ipc::channel;
+// What the channel and the queue share: their shape (Boost's).
+template <class Handle>
+struct ops_base {
+  using handle = Handle;
   static handle create(const char* name) { return handle(ipc::create_only, name, capacity, max_size); }
   static handle open(const char* name) { return handle(ipc::open_only, name); }
+  static std::size_t left(handle& h) { return h.get_num_msg(); }
+};
+
+// What differs between the channel and the queue: how one message goes in and comes out.
+struct channel_ops : ops_base<ipc::channel> {
+  static constexpr const char* what = "channel";
   static void send(handle& h, std::uint32_t p, std::uint32_t seq, std::size_t n, unsigned how) {
     unsigned char buf[max_size];
     switch (how % 4) {
@@ -144,14 +150,10 @@ struct channel_ops {
     on_delivered(a, buf, n);
     return true;
   }
-  static std::size_t left(handle& h) { return h.get_num_msg(); }
 };
 
-struct queue_ops {
+struct queue_ops : ops_base<ipc::message_queue> {
   static constexpr const char* what = "message_queue";
-  using handle = ipc::message_queue;
-  static handle create(const char* name) { return handle(ipc::create_only, name, capacity, max_size); }
-  static handle open(const char* name) { return handle(ipc::open_only, name); }
   static void send(handle& h, std::uint32_t p, std::uint32_t seq, std::size_t n, unsigned how) {
     unsigned char buf[max_size];
     const unsigned priority = seq % 4;
@@ -174,7 +176,6 @@ struct queue_ops {
     on_delivered(a, buf, n);
     return true;
   }
-  static std::size_t left(handle& h) { return h.get_num_msg(); }
 };
 
 template <class Ops>
