@@ -258,6 +258,7 @@ class basic_mutex {
       if ((word_.load(order::relaxed) & tid_mask) != me) return status::not_owner;
     seam::tsan::pre_unlock(this);
     link_.unlock_begin(word_);  // R3: pending, unlinked, still held
+    if (seam::mutant("mutex.unpend_before_release")) link_.unlock_end(word_);
     if (seam::crash_point("mutex.unlinked")) return status::ok;
     // One CAS both checks ownership (by I1 and I5 the word holds exactly `me` only if we hold
     // the mutex and nobody sleeps) and releases.
