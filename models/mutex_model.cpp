@@ -6,9 +6,17 @@
 // sleeper), and USER ASSERT FAILED on the explicit checks below.
 //
 // Bounds: every thread runs at most two critical sections; 2-thread models search all
-// interleavings, 3-thread ones are context-bounded, the 4-thread one samples random schedules.
+// interleavings, 3-thread ones are context-bounded, the 4-thread ones sample random schedules.
 // These are safety properties plus deadlock freedom on the explored executions, not a proof for
 // unbounded threads (docs/mutex.md says what the bound leaves out).
+//
+// Owner death (interprocess_mutex, mutex.hpp R-states): a thread dies by seam::kill_thread()
+// (the kernel's robust-list action, run on the dying thread: seam/model.hpp) or, when made
+// mortal, at any crash point of lock and unlock (the model explores dying and not dying at
+// each). The 200 ms sleep slice is not modelled (seam::sliced is the identity there), so a
+// waiter stranded by a death shows as DEADLOCK: the robust list alone must keep every waiter
+// live. Not modelled: a waiter that dies after being woken and before re-taking (production
+// relies on the slice for it, docs/fault-tolerance.md).
 #include "harness/harness.hpp"
 
 #include <lockstep/mutex.hpp>
@@ -185,6 +193,114 @@ struct ownership : rl::test_suite<ownership, 2> {
   }
 };
 
+// Owner death at any step of the owner's lock/unlock: thread 0 locks first (thread 1 waits
+// for that), is mortal at every crash point and may also die holding the lock right after
+// taking it. Thread 1's blocking lock_checked must return (never hang: a stranded sleeper is a
+// DEADLOCK) with owner_dead exactly when thread 0 died with its id in the word, and then
+// see the dead owner's data (ordered by the kernel's OWNER_DIED write), repair it, call
+// consistent() and find the mutex ordinary again.
+struct owner_death : rl::test_suite<owner_death, 2> {
+  lockstep::interprocess_mutex m;
+  rl::atomic<int> started;
+  rl::var<int> data;
+  rl::var<int> died_holding;  // thread 0's own record, read in after()
+  rl::var<int> saw_owner_dead;
+
+  void before() {
+    lockstep::seam::robust_reset();
+    started($).store(0, rl::mo_relaxed);
+    data($) = 0;
+    died_holding($) = 0;
+    saw_owner_dead($) = 0;
+  }
+  void thread(unsigned id) {
+    namespace seam = lockstep::seam;
+    if (id == 0) {
+      seam::set_mortal(true);
+      m.lock();
+      started($).store(1, rl::mo_relaxed);
+      if (!seam::is_dead()) {
+        data($) = 1;
+        if (rl::rand(2) == 0)
+          seam::kill_thread();  // dies holding it, between lock and unlock
+        else
+          m.unlock();
+      }
+      died_holding($) = seam::died_holding() ? 1 : 0;
+      seam::set_mortal(false);
+      return;
+    }
+    while (started($).load(rl::mo_relaxed) == 0) rl::yield(1, $);
+    const std::error_code ec = m.lock_checked();
+    RL_ASSERT(!ec || ec == std::errc::owner_dead);
+    if (ec == std::errc::owner_dead) {
+      saw_owner_dead($) = 1;
+      data($) = 0;  // repair (a race here would mean the dead owner's writes are unordered)
+      RL_ASSERT(!m.consistent());
+    }
+    m.unlock();
+    RL_ASSERT(!m.lock_checked());  // ordinary again: owner_dead was reported once
+    m.unlock();
+  }
+  void after() { RL_ASSERT(saw_owner_dead($) == died_holding($)); }
+};
+
+// Unlock without consistent(): not recoverable, for everybody, and nobody hangs. Thread 0 dies
+// holding the lock; threads 1..N-1 lock_checked. One gets owner_dead and unlocks without
+// repairing; it is mortal: it may die still holding it (then the next locker gets owner_dead,
+// as POSIX says) or between marking the mutex not recoverable and waking everyone (the kernel
+// then wakes one waiter through its pending entry, and each woken waiter passes the wake-up
+// on, I7). Every other thread gets state_not_recoverable.
+template <unsigned N>
+struct not_recoverable : rl::test_suite<not_recoverable<N>, N> {
+  lockstep::interprocess_mutex m;
+  rl::atomic<int> started;
+  rl::atomic<int> owner_dead;
+  rl::atomic<int> died_holding;  // an owner_dead taker that died before marking it
+  rl::atomic<int> unrecoverable;
+
+  void before() {
+    lockstep::seam::robust_reset();
+    started($).store(0, rl::mo_relaxed);
+    owner_dead($).store(0, rl::mo_relaxed);
+    died_holding($).store(0, rl::mo_relaxed);
+    unrecoverable($).store(0, rl::mo_relaxed);
+  }
+  void thread(unsigned id) {
+    namespace seam = lockstep::seam;
+    if (id == 0) {
+      m.lock();
+      started($).store(1, rl::mo_relaxed);
+      seam::kill_thread();
+      return;
+    }
+    while (started($).load(rl::mo_relaxed) == 0) rl::yield(1, $);
+    const std::error_code ec = m.lock_checked();
+    if (ec == std::errc::owner_dead) {
+      owner_dead($).fetch_add(1, rl::mo_relaxed);
+      seam::set_mortal(true);
+      m.unlock();  // no consistent(): not recoverable
+      if (seam::died_holding()) died_holding($).fetch_add(1, rl::mo_relaxed);  // then the next gets owner_dead
+      seam::set_mortal(false);
+    } else {
+      RL_ASSERT(ec == std::errc::state_not_recoverable);
+      unrecoverable($).fetch_add(1, rl::mo_relaxed);
+      RL_ASSERT(m.try_lock_checked() == std::errc::state_not_recoverable);
+    }
+  }
+  void after() {
+    // Every taker got an answer (none hung, none got ok); owner_dead at most once per death of
+    // a holder (thread 0's, and any taker's that died holding it), and exactly once per death
+    // when the mutex was marked not recoverable in the end (nobody died after the marker).
+    const int dead = owner_dead($).load(rl::mo_relaxed);
+    const int deaths = 1 + died_holding($).load(rl::mo_relaxed);
+    const int unrec = unrecoverable($).load(rl::mo_relaxed);
+    RL_ASSERT(dead + unrec == int(N) - 1);
+    RL_ASSERT(dead >= 1 && dead <= deaths);
+    RL_ASSERT(unrec == 0 || dead == deaths);
+  }
+};
+
 using lockstep::model::bounded;
 using lockstep::model::full;
 using lockstep::model::random;
@@ -207,6 +323,12 @@ const lockstep::model::model models[] = {
      simulate<timeout_after_wake>},
     {"exclusion_4t", "mutual exclusion; no deadlock (random schedules)", 4, random(200000),
      simulate<exclusion<4, 2>>},
+    {"owner_death_2t", "owner killed at any crash point or holding: owner_dead exactly when it died holding, once; "
+     "consistent() restores; the waiter never hangs", 2, random(300000), simulate<owner_death>},
+    {"not_recoverable_3t", "unlock without consistent(): every other locker gets state_not_recoverable, none hangs",
+     3, bounded(2), simulate<not_recoverable<3>>},
+    {"not_recoverable_4t", "the same with two sleepers and the marker killed before its wake (pass-on, I7)", 4,
+     random(200000), simulate<not_recoverable<4>>},
 };
 
 }  // namespace

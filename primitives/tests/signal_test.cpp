@@ -68,44 +68,41 @@ void interrupt(std::thread& t, const futex_calls& calls, int n) {
   }
 }
 
-template <class M>
-void lock_survives_signals() {
+// A thread blocks in wait(), is interrupted five times, and must return only after give().
+template <class Wait, class Give>
+void wait_survives_signals(Wait wait, Give give) {
   signal_handler h;
-  M m;
-  m.lock();
   futex_calls calls;
   std::atomic<bool> got{false};
   std::thread waiter([&] {
-    m.lock();
+    wait();
     got = true;
-    m.unlock();
   });
   REQUIRE(eventually([&] { return calls.waits() > 0; }));
   interrupt(waiter, calls, 5);
   CHECK_FALSE(got.load());  // never returned early
-  m.unlock();
+  give();
   waiter.join();
   CHECK(got.load());
   CHECK(handled.load() == 5);
 }
 
+template <class M>
+void lock_survives_signals() {
+  M m;
+  m.lock();
+  wait_survives_signals(
+      [&] {
+        m.lock();
+        m.unlock();
+      },
+      [&] { m.unlock(); });
+}
+
 template <class S>
 void acquire_survives_signals() {
-  signal_handler h;
   S s(0);
-  futex_calls calls;
-  std::atomic<bool> got{false};
-  std::thread waiter([&] {
-    s.acquire();
-    got = true;
-  });
-  REQUIRE(eventually([&] { return calls.waits() > 0; }));
-  interrupt(waiter, calls, 5);
-  CHECK_FALSE(got.load());
-  CHECK(s.value() == 0);
-  s.release();
-  waiter.join();
-  CHECK(got.load());
+  wait_survives_signals([&] { s.acquire(); }, [&] { s.release(); });
   CHECK(s.value() == 0);
 }
 

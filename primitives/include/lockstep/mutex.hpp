@@ -12,20 +12,33 @@
 // after _Fork too: it owns nothing that its parent's threads held, so a mutex locked in an
 // atfork prepare handler cannot be unlocked in the child handler (EPERM; unlock() aborts).
 // There, make a process-private mutex anew (std::construct_at(&m)); an interprocess_mutex is
-// the parent's to unlock, in its parent handler. Limits (no robust ownership yet; the
-// fault-tolerance work will cover owner death): a thread that exits holding the mutex leaves
-// it held forever, and a later thread that the kernel gives the same, recycled tid is taken
-// for its owner and may unlock it.
+// the parent's to unlock, in its parent handler.
 //
-// State: one 32-bit futex word.
+// Owner death (interprocess_mutex; docs/fault-tolerance.md): it is a robust mutex. If its
+// owner thread exits or its process is killed while holding it, the next locker gets it with
+// errc::owner_dead (lock_checked, try_lock_checked), repairs the data and calls consistent();
+// an unlock without consistent() makes it not recoverable for good (POSIX robust mutexes:
+// EOWNERDEAD, pthread_mutex_consistent, ENOTRECOVERABLE). lock() throws instead (see there).
+// The kernel does the detecting: the mutex joins glibc's per-thread robust futex list (seam
+// R1..R4), and at a thread's death the kernel marks every word on it that still names the
+// thread OWNER_DIED and wakes a waiter, at once. lockstep::mutex is not robust: a thread that
+// exits holding it leaves it held forever, and a later thread that the kernel gives the same,
+// recycled tid is taken for its owner.
 //
-//   | word           | meaning                                                            |
-//   |----------------|--------------------------------------------------------------------|
-//   | 0              | unlocked                                                           |
-//   | tid            | locked by the thread whose seam::thread_id() is tid; nobody asleep |
-//   | tid | WAITERS  | locked by tid; a thread may be asleep (or about to sleep) on word  |
+// State: one 32-bit futex word (interprocess_mutex: then glibc's robust-list node, seam R1).
 //
-//   tid < 2^30 (the kernel's FUTEX_TID_MASK), so it never collides with WAITERS = 2^31.
+//   | word             | meaning                                                               |
+//   |------------------|-----------------------------------------------------------------------|
+//   | 0                | unlocked                                                              |
+//   | tid              | locked by the thread whose seam::thread_id() is tid; nobody asleep    |
+//   | tid | WAITERS    | locked by tid; a thread may be asleep (or about to sleep) on word     |
+//   | tid | OD [| W]   | locked by tid, taken with owner_dead; consistent() not called yet     |
+//   | OD [| W]         | R-state: free; its owner died holding it (written by the kernel only) |
+//   | W (no tid, no OD)| R-state: not recoverable, for good                                    |
+//
+//   tid < 2^30 (the kernel's FUTEX_TID_MASK), so it never collides with WAITERS = 2^31 or
+//   OWNER_DIED (OD) = 2^30. The R-states have no owner (tid part 0) and are never 0; they arise
+//   only for interprocess_mutex.
 //
 //     unlock (fast) +------------ CAS 0 -> me ---------------+
 //       +---------->|                                        v
@@ -33,25 +46,45 @@
 //       ^                                         ^  CAS tid -> tid|W by a thread about to sleep
 //       +-- CAS 0 -> me|W by a thread that slept -+
 //
+//     [ tid(|OD)(|W) ] --kernel: owner died--> [ OD(|W) ] --CAS -> me|OD|(W): owner_dead--> [ me|OD(|W) ]
+//     [ me|OD(|W) ] --consistent(): clear OD--> [ me(|W) ]     (an ordinary held mutex again)
+//     [ me|OD(|W) ] --unlock: store W + wake(all)--> [ W ]      (not recoverable; never left)
+//
 // Invariants:
-//   I1 (owner)      word != 0 exactly while the mutex is held, and then word & TID_MASK is the
+//   I1 (owner)      word & TID_MASK != 0 exactly while the mutex is held, and then it is the
 //                   holder's thread id.
-//   I2 (writers)    Only the holder changes a word that names it (back to 0, on unlock). Any
-//                   other thread only CASes 0 -> its own id (taking the lock) or a held word
-//                   h -> h|WAITERS (announcing that it will sleep).
-//   I3 (no lost     A thread sleeps only in futex_wait(word, v) with WAITERS set in v. The
-//       wake-up)    kernel checks word == v and queues the thread atomically with respect to
-//                   FUTEX_WAKE, so a sleeper is asleep only while the word still has WAITERS,
-//                   and the unlock that clears such a word wakes one thread.
+//   I2 (writers)    Only the holder changes a word that names it (back to 0, on unlock; to
+//                   not recoverable; clearing OD), except the kernel, which replaces a dead
+//                   holder's id by OD. Any other thread only CASes a free word (0, or OD[|W])
+//                   to its own id, or a held word h -> h|WAITERS (announcing that it will sleep).
+//   I3 (no lost     A thread sleeps only in futex_wait(word, v) with WAITERS set in v and an
+//       wake-up)    owner in v. The kernel checks word == v and queues the thread atomically
+//                   with respect to FUTEX_WAKE, so a sleeper is asleep only while the word
+//                   still has WAITERS, and whatever clears that owner wakes: the unlock (one,
+//                   or all when marking not recoverable), or the kernel at the owner's death.
 //   I4 (no         A thread that takes the lock after having gone through the sleeping path
-//       stranded    takes it as me|WAITERS: its wake-up consumed the one FUTEX_WAKE, others
+//       stranded    takes it with WAITERS set: its wake-up consumed the one FUTEX_WAKE, others
 //       sleeper)    may still sleep, so its own unlock must wake the next. For the same reason
 //                   a thread that leaves without the lock (a timeout) after a wake-up leaves
 //                   WAITERS set on the held word.
 //   I5 (exact       A thread reads its own id in the word only while it holds the mutex: by I2
-//       ownership)  nobody else writes that id, and by per-location coherence the thread
-//                   cannot read a value older than its own last write (the unlock that
-//                   cleared it). So a relaxed read decides ownership exactly.
+//       ownership)  nobody else writes that id (the kernel only removes a dead thread's), and
+//                   by per-location coherence the thread cannot read a value older than its own
+//                   last write (the unlock that cleared it). So a relaxed read decides
+//                   ownership exactly.
+//   I6 (owner_dead  A death is reported by the one CAS that takes OD[|W] to me|OD: the word
+//       once)       then names a live holder, and OD-free is reached again only by another
+//                   death. So each death is reported exactly once, and only after a death.
+//   I7 (not         Not recoverable (W alone) is written only by the holder's unlock of a
+//       recoverable) me|OD word, and no CAS expects it, so it is never left. Every thread that
+//                   finds it returns state_not_recoverable; one that finds it after a wake-up
+//                   first wakes one more sleeper, so that a marker killed between its store
+//                   and its wake-all (the kernel then wakes one, seam R3) strands nobody.
+//   I8 (sliced      A process-shared sleep lasts at most seam::shared_wait_slice (200 ms),
+//       sleep)      then the thread re-reads the word as if woken (a slice end is not a timeout).
+//                   This bounds what the robust list cannot see: a woken waiter killed before
+//                   it re-took the lock or re-set WAITERS, a word freed by a releaser that died
+//                   outside the robust protocol.
 //
 // Memory ordering:
 //   - Every CAS that takes the lock is acquire; every write that releases it (fast-path CAS
@@ -61,6 +94,11 @@
 //     only decide what to try next; entering is always decided by an acquire CAS.
 //   - futex_wait/futex_wake carry no ordering we rely on (see the seam): after waking, a thread
 //     re-reads the word and takes the lock only by an acquire CAS.
+//   - Owner death: the CAS that takes an OD word is acquire, and the kernel's OWNER_DIED
+//     cmpxchg is a full barrier on the dying thread, so the taker sees what the dead owner
+//     wrote (as far as it got: that is why the data "may be inconsistent"). The store that
+//     marks not recoverable is release; consistent()'s fetch_and is relaxed (the repair is
+//     published by the unlock that follows).
 #pragma once
 
 #include <lockstep/detail/deadline.hpp>
@@ -258,6 +296,7 @@ class basic_mutex {
       if ((word_.load(order::relaxed) & tid_mask) != me) return status::not_owner;
     seam::tsan::pre_unlock(this);
     link_.unlock_begin(word_);  // R3: pending, unlinked, still held
+    if (seam::mutant("mutex.unpend_before_release")) link_.unlock_end(word_);
     if (seam::crash_point("mutex.unlinked")) return status::ok;
     // One CAS both checks ownership (by I1 and I5 the word holds exactly `me` only if we hold
     // the mutex and nobody sleeps) and releases.

@@ -22,6 +22,15 @@
 //                        in production, the mutant named on a model binary's command line in a
 //                        model (see seam/common.hpp)
 //   tsan::*              ThreadSanitizer mutex annotations (no-ops elsewhere)
+//   robust_link<scope>   what a mutex carries for the kernel's robust futex list: lock_begin /
+//                        lock_end / unlock_begin / unlock_end bracket its steps (seam/linux.hpp
+//                        R1..R4); empty for process_private
+//   sliced(d, scope)     the deadline of one sleep: at most shared_wait_slice ahead for
+//                        process_shared words in production; d itself in the model
+//   crash_point(name)    where a model may kill the calling thread: a compile-time false in
+//                        production (like mutant)
+// Production adds robust_available() and shared_wait_slice; the model adds kill_thread(),
+// set_mortal(), is_dead(), died_holding() and robust_reset() for model clients.
 //
 // The model side adds a call-site argument to every operation (defaulted, so algorithm source
 // is unchanged) so that model traces name the algorithm's line, not the seam's.

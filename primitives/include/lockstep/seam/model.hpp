@@ -219,6 +219,7 @@ struct robust_thread {
   futex_word* pending = nullptr;
   bool mortal = false;  // may die at a crash point
   bool dead = false;
+  int marked = 0;  // words the kernel found naming the thread when it died (OWNER_DIED set)
 };
 inline robust_thread robust_threads[8];
 inline robust_thread& robust_self() { return robust_threads[rl::thread_index()]; }
@@ -227,7 +228,7 @@ inline void robust_reset() {
   for (robust_thread& t : robust_threads) t = robust_thread{};
 }
 
-inline void robust_death(futex_word& w, bool pending, site s) {
+inline bool robust_death(futex_word& w, bool pending, site s) {
   constexpr std::uint32_t waiters = 0x8000'0000u, owner_died = 0x4000'0000u, tid_mask = 0x3fff'ffffu;
   const std::uint32_t me = std::uint32_t(rl::thread_index()) + 1;  // thread_id()
   std::uint32_t v = w.load(order::relaxed, s);
@@ -235,13 +236,13 @@ inline void robust_death(futex_word& w, bool pending, site s) {
     const std::uint32_t owner = v & tid_mask;
     if (pending && owner == 0) {
       rl::rl_futex(native_word(w), rl::RL_FUTEX_WAKE, 1, nullptr, nullptr, 0, s.info());
-      return;
+      return false;
     }
-    if (owner != me) return;
+    if (owner != me) return false;
     // The kernel's cmpxchg is a full barrier; release is what a new owner may rely on.
     if (w.compare_exchange_strong(v, (v & waiters) | owner_died, order::release, order::relaxed, s)) {
       if ((v & waiters) != 0) rl::rl_futex(native_word(w), rl::RL_FUTEX_WAKE, 1, nullptr, nullptr, 0, s.info());
-      return;
+      return true;
     }
   }
 }
@@ -249,14 +250,18 @@ inline void robust_death(futex_word& w, bool pending, site s) {
 // The calling thread dies now: the kernel's robust-list walk, then nothing more runs for it.
 inline void kill_thread(site s = site::here()) {
   robust_thread& t = robust_self();
+  int marked = 0;
   for (int i = 0; i < t.count; ++i)
-    if (t.held[i] != t.pending) robust_death(*t.held[i], false, s);
-  if (t.pending != nullptr) robust_death(*t.pending, true, s);
+    if (t.held[i] != t.pending) marked += robust_death(*t.held[i], false, s);
+  if (t.pending != nullptr) marked += robust_death(*t.pending, true, s);
   t = robust_thread{};
   t.dead = true;
+  t.marked = marked;
 }
 inline void set_mortal(bool m) { robust_self().mortal = m; }
 inline bool is_dead() { return robust_self().dead; }
+// Whether the calling thread died holding a robust mutex (the kernel marked its word).
+inline bool died_holding() { return robust_self().marked > 0; }
 
 // A mortal thread may die at every crash point (the model explores both); the algorithm then
 // returns at once and the client stops the thread.
