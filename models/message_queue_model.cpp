@@ -331,6 +331,47 @@ struct sender_death : rl::test_suite<sender_death, 2>, death_fixture<2> {
   }
 };
 
+// A sender asleep on a full queue while another sender dies holding the queue's only slot
+// (capacity 1): the sleeper's relock repairs the journal and must fill the kept slot, not
+// wait for the free ring, which stays empty (DEADLOCK otherwise: the receiver waits for it).
+// Thread 0 (mortal) sends 1; thread 1 sends 2 and 3; thread 2 receives two.
+struct sender_death_waiter : rl::test_suite<sender_death_waiter, 3>, queue_fixture<1>, lockstep::model::death_watch {
+  seam::var<int> got[2];
+  void before() {
+    death_watch::reset();
+    init();
+  }
+  void thread(unsigned id) {
+    run(id, [&] {
+      if (id == 0) send(1, 0);
+      if (id == 1) {
+        send(2, 0);
+        send(3, 0);
+      }
+      if (id == 2) {
+        got[0].write(receive().id);
+        got[1].write(receive().id);
+      }
+    });
+  }
+  void after() {
+    unsigned seen = (1u << got[0].read()) | (1u << got[1].read());
+    RL_ASSERT(got[0].read() != got[1].read());
+    for (;;) {
+      unsigned char b = 0;
+      std::uint32_t size = 0, priority = 0;
+      if (protocol().receive(&b, max_size, size, priority, lockstep::ipc::detail::wait_never) != ring_status::ok) break;
+      RL_ASSERT((seen & (1u << b)) == 0);
+      seen |= 1u << b;
+    }
+    RL_ASSERT((seen & 12) == 12);  // the survivor's two, once each
+    if (died.read() == 0) RL_ASSERT(seen == 14);
+    send(4, 0);  // the kept slot, if any, filled
+    RL_ASSERT(receive().id == 4);
+    RL_ASSERT(protocol().num_msg() == 0);
+  }
+};
+
 using lockstep::model::bounded;
 using lockstep::model::random;
 using lockstep::model::simulate;
@@ -356,6 +397,10 @@ const lockstep::model::model models[] = {
      "a sender killed at any step: its popped slot is kept for the next send (Q6); nothing half-sent delivered, "
      "nothing duplicated, every slot free again",
      2, bounded(2), simulate<sender_death>},
+    {"sender_death_waiter_3t",
+     "a sender asleep on a full queue while another dies holding its only slot: the relock's repair keeps the slot "
+     "and the sleeper fills it (no deadlock); nothing lost but the dead sender's, every slot free again",
+     3, random(100000), simulate<sender_death_waiter>},
     {"timeout_race_2t", "a timed receive racing the send: it gets the message or times out having consumed nothing", 2,
      bounded(3), simulate<timeout_race>},
 };

@@ -90,7 +90,10 @@
 //                                (forget it); full_tail past send_full_pos -> published (forget
 //                                it); else the slot is in the holder's hands and stays there
 //                                (send_free_pos = no_pos): the next send fills it instead of
-//                                popping one. A half-written message is never published.
+//                                popping one, also a send asleep on an empty free ring whose
+//                                relock did the repair (the free ring may stay empty for ever
+//                                if that slot is the queue's last). A half-written message is
+//                                never published.
 //                       receive: recv_op = push/pop with the heap's size before, the ring
 //                                position and the entry, before the heap changes; none after
 //                                the step's exchange. The repair: a push whose full-ring release
@@ -104,7 +107,8 @@
 //                     holds again after each repair; the positions in the journals are checked
 //                     against the cursors, which only the lock holder moves (ring.hpp I2), so
 //                     each test is exact. (Mutants message_queue.repair_drops_held_slot,
-//                     message_queue.repair_skips_heap; models sender_death_2t, receiver_death_2t.)
+//                     message_queue.repair_skips_heap, message_queue.wait_ignores_held_slot;
+//                     models sender_death_2t, receiver_death_2t, sender_death_waiter_3t.)
 //
 // Memory ordering: the queue adds no atomic operation of its own: every order is the rings'
 // (ring.hpp's Memory ordering block). The free ring's publish (release) orders a receiver's
@@ -231,11 +235,21 @@ class mq_protocol {
     ring_status st = lock_until(l, how.deadline);
     if (st != ring_status::ok) return st;
     std::uint32_t upos = 0;
+    std::uint32_t fpos = 0;
     std::uint32_t slot = c_->send_slot.read();  // Q6: 0, or a slot a dead holder had popped (once)
+    while (slot == 0) {
+      st = free_ring().try_data(fpos);  // I6: full only from a fresh read
+      if (st == ring_status::ok) [[likely]]
+        break;
+      if (st != ring_status::would_block || !how.block) return unlock_with(l, st);
+      st = free_ring().sleep_for_data(l, how.deadline);  // sleeps on free_tail (Q4)
+      if (st != ring_status::ok) return st;              // unlocked
+      // The relock may have repaired a dead sender's journal and kept its slot for us (Q6):
+      // fill that one, even if the free ring stays empty (it may, for ever: the slot is the
+      // queue's last). Popping another would overwrite the journal and lose it (Q1).
+      if (!seam::mutant("message_queue.wait_ignores_held_slot")) slot = c_->send_slot.read();
+    }
     if (slot == 0) [[likely]] {
-      std::uint32_t fpos = 0;
-      st = free_ring().wait_for_data(l, how, fpos);  // sleeps on free_tail (Q4)
-      if (st != ring_status::ok) return st;          // unlocked
       if (full_ring().try_space(upos) != ring_status::ok) [[unlikely]]  // Q1: N slots, N entries
         return unlock_with(l, ring_status::corrupt);
       slot = s_.read_free(free_ring().slot(fpos));  // Q5: once
