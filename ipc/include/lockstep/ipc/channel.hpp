@@ -35,7 +35,9 @@
 //                                  that side again, or would sleep on the other side
 //   operation_not_permitted        a reservation or in-place message ended on another thread
 // and lockstep::ipc::errc (errc.hpp): foreign_segment, version_mismatch, corrupt_segment (at
-// open, or at run time a cursor, count or size out of range: nothing is consumed), not_ready.
+// open, or at run time a cursor, count or size out of range: nothing is consumed; or an end
+// whose dead lock holder left state beyond repair: its lock is then not recoverable and every
+// later call of that end reports it), not_ready.
 //
 // Thread and process safety: every operation may be called by any number of threads at once,
 // in any number of processes, each through its own channel object (or one shared object).

@@ -33,7 +33,8 @@
 // lockstep::ipc::errc::foreign_segment (not a message queue: a channel, or not
 // lockstep's), version_mismatch, corrupt_segment (a header field, index, count, size or
 // priority in the segment out of range: nothing was read or written outside the mapping, nothing
-// was consumed), not_ready (the creator never finished). Nothing is lost on any error path.
+// was consumed; or a journal a dead lock holder left beyond repair: that end's lock is then not
+// recoverable and every later call of it reports corrupt_segment), not_ready (the creator never finished). Nothing is lost on any error path.
 //
 // Thread and process safety: any number of threads in any number of processes may send and
 // receive on one queue at once, through one object or several. The object itself is a
