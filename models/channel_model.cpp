@@ -19,6 +19,8 @@
 //   - the model seam spins 2 steps before sleeping, and Relacy's futex may wake spuriously and
 //     time out any timed wait, so every path (won at once, while spinning, after sleeping,
 //     timed out) is explored.
+//   - the owner-death models kill thread 0 before any slot access (harness/death.hpp), at
+//     bound 2.
 // These are properties of the explored executions, not a proof for unbounded threads, calls or
 // capacities (docs/channel.md says what the bound leaves out).
 //

@@ -15,6 +15,9 @@
 // so 2-thread models are bounded to 3 preemptions (0.2-1.7 s each), 3-thread ones to 1 or 2
 // (two_receivers at 2 takes 46 s and 4.5 million executions: it runs at 1 plus 200,000 random
 // schedules instead).
+// The owner-death models (Q6) kill thread 0 before any array or slot access (harness/death.hpp)
+// and run at bound 2 (receiver_death_2t: ~60,000 executions) or, with 3 threads, on 100,000
+// random schedules.
 // Properties of the explored executions, not a proof for unbounded threads, messages or
 // capacities (docs/message-queue.md says what the bound leaves out). Trusted base: the seam's
 // (Relacy's futex wake adds a happens-before edge the kernel does not promise; the protocol
@@ -385,10 +388,6 @@ const lockstep::model::model models[] = {
      simulate<fifo>},
     {"two_receivers_3t", "two sleeping receivers, two sends: both wake and take one each (heap re-checked after a wake)",
      3, bounded(1), simulate<two_receivers>},
-    {"two_receivers_3t_random", "two_receivers_3t on random schedules (deeper than one preemption)", 3, random(200000),
-     simulate<two_receivers>},
-    {"two_senders_3t", "two senders on a full queue, one receiver: nothing lost or duplicated, no lost wake-up", 3,
-     bounded(2), simulate<two_senders>},
     {"receiver_death_2t",
      "a receiver killed at any step (drain, heap push/pop, copy-out, free push): the survivor repairs the journal "
      "(Q6); each message delivered at most once, only the dead one's own lost, every slot free again",
@@ -401,6 +400,10 @@ const lockstep::model::model models[] = {
      "a sender asleep on a full queue while another dies holding its only slot: the relock's repair keeps the slot "
      "and the sleeper fills it (no deadlock); nothing lost but the dead sender's, every slot free again",
      3, random(100000), simulate<sender_death_waiter>},
+    {"two_receivers_3t_random", "two_receivers_3t on random schedules (deeper than one preemption)", 3, random(200000),
+     simulate<two_receivers>},
+    {"two_senders_3t", "two senders on a full queue, one receiver: nothing lost or duplicated, no lost wake-up", 3,
+     bounded(2), simulate<two_senders>},
     {"timeout_race_2t", "a timed receive racing the send: it gets the message or times out having consumed nothing", 2,
      bounded(3), simulate<timeout_race>},
 };
