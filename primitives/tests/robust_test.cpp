@@ -29,7 +29,9 @@
 #include <thread>
 #include <vector>
 
+#include <cerrno>
 #include <csignal>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -195,6 +197,56 @@ TEST_SUITE("robust interprocess_mutex") {
     // Another process sees the same.
     const pid_t pid = fork_child([&] { return s->m.lock_checked(seam::now() + generous) == errc::state_not_recoverable ? 0 : 1; });
     CHECK(wait_child(pid).ok());
+  }
+
+  TEST_CASE("glibc's robust pthread mutexes share the list: both kinds interleaved, all marked at death") {
+    struct both {
+      interprocess_mutex a, b;
+      pthread_mutex_t p;
+      std::atomic<int> step{0};
+    };
+    shared_object<both> s;
+    pthread_mutexattr_t attr;
+    ::pthread_mutexattr_init(&attr);
+    ::pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    ::pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    REQUIRE(::pthread_mutex_init(&s->p, &attr) == 0);
+    const pid_t pid = fork_child([&]() -> int {
+      // Link and unlink in every order around glibc's entry: each unlock takes an entry out of
+      // the middle, the front or the end of a list the two implementations share.
+      s->a.lock();
+      if (::pthread_mutex_lock(&s->p) != 0) return 2;
+      s->b.lock();
+      s->a.unlock();
+      ::pthread_mutex_unlock(&s->p);
+      s->a.lock();
+      if (::pthread_mutex_lock(&s->p) != 0) return 3;
+      s->b.unlock();
+      s->b.lock();
+      s->step.store(1, std::memory_order_release);
+      ::pause();  // killed holding a, p and b
+      return 1;
+    });
+    REQUIRE(eventually([&] { return s->step.load(std::memory_order_acquire) == 1; }));
+    ::kill(pid, SIGKILL);
+    CHECK(wait_child(pid).killed_by(SIGKILL));
+    CHECK(s->a.lock_checked(seam::now() + generous) == errc::owner_dead);
+    CHECK(::pthread_mutex_lock(&s->p) == EOWNERDEAD);
+    CHECK(s->b.lock_checked(seam::now() + generous) == errc::owner_dead);
+    CHECK_FALSE(s->a.consistent());
+    CHECK_FALSE(s->b.consistent());
+    CHECK(::pthread_mutex_consistent(&s->p) == 0);
+    // This thread's list, shared with glibc, is intact: unlock in another order, relock all.
+    s->b.unlock();
+    CHECK(::pthread_mutex_unlock(&s->p) == 0);
+    s->a.unlock();
+    CHECK_FALSE(s->a.lock_checked());
+    CHECK(::pthread_mutex_lock(&s->p) == 0);
+    CHECK_FALSE(s->b.lock_checked());
+    s->a.unlock();
+    s->b.unlock();
+    CHECK(::pthread_mutex_unlock(&s->p) == 0);
+    ::pthread_mutex_destroy(&s->p);
   }
 
   TEST_CASE("lock() after an owner died: throws owner_dead once, and the mutex is then not recoverable") {
