@@ -41,8 +41,10 @@
 //
 // Thread and process safety: every operation may be called by any number of threads at once,
 // in any number of processes, each through its own channel object (or one shared object).
-// A peer can make calls fail with corrupt_segment; it can never make this process read or
-// write outside the mapping. A peer that dies while holding an end's lock leaves that end
+// A peer can make calls fail with corrupt_segment (or resource_deadlock_would_occur, a lock
+// word rewritten to name the caller); it can never make this process read or write outside the
+// mapping, and a try/timed call never waits past its deadline on a rewritten cursor (checked by
+// the fuzz target ipc/fuzz/segment_fuzz.cpp: docs/fault-tolerance.md). A peer that dies while holding an end's lock leaves that end
 // locked (blocking calls of that end wait, timed ones time out); issue 15 will recover it.
 #pragma once
 

@@ -35,6 +35,9 @@
 // lockstep's), version_mismatch, corrupt_segment (a header field, index, count, size or
 // priority in the segment out of range: nothing was read or written outside the mapping, nothing
 // was consumed), not_ready (the creator never finished). Nothing is lost on any error path.
+// A hostile segment (any bytes, rewritten at any time) yields only these errors: never a crash,
+// an access outside the mapping, or a wait past a deadline (fuzzed: ipc/fuzz/segment_fuzz.cpp,
+// docs/fault-tolerance.md).
 //
 // Thread and process safety: any number of threads in any number of processes may send and
 // receive on one queue at once, through one object or several. The object itself is a

@@ -13,6 +13,10 @@
 //   leading slashes and map "." to the directory itself, so a wrong name would otherwise reach a
 //   file it does not name.
 //
+// Security defaults (docs/fault-tolerance.md): created mode 0600 exactly (fchmod, whatever the
+// umask) and O_EXCL; names checked before any system call; an open refuses a segment another
+// user owns unless the caller passes any_owner (see any_owner_t).
+//
 // Errors are std::system_error carrying the POSIX code (std::generic_category, so
 // `e.code() == std::errc::file_exists` holds), and the call and name in what():
 //   errc::invalid_argument            a bad name, size or mode (before any system call)
