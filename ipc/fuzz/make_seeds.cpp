@@ -66,6 +66,18 @@ int main(int argc, char** argv) {
   write(dir, "queue-template-patch", {1, 2, 15, q_send, 3, 1, 0, q_patch, 140, 0, 3, 9, 0, 0, 0, q_receive, q_send, 1,
                                       2, 0, q_patch, 0x40, 0x01, 7, 1, 0, 0, 0, 0, 0, 0, 0, q_receive, q_open});
 
+  // Regression inputs: a slot's size (channel slot 0 at 320; queue slot 0 at 512, its priority
+  // at 516) rewritten beyond max_msg_size after the send: the receive must say corrupt_segment
+  // (ring.hpp I7, mq_protocol.hpp Q5), not copy 2^31 bytes: without either size check the
+  // replay (unit.segment_fuzz_corpus) crashes on its guard page. A priority of 2^31 + ...: the
+  // drain's check or the receive's check of the heap top must refuse it (Q5).
+  write(dir, "channel-oversize-slot", {0, 0, 16, c_send, 5, c_patch, 0x40, 0x01, 3, 0xff, 0xff, 0xff, 0x7f, c_receive,
+                                       c_in_place, c_attrs});
+  write(dir, "queue-oversize-slot", {1, 0, 15, q_send, 5, 1, 0, q_patch, 0x00, 0x02, 3, 0xff, 0xff, 0xff, 0x7f,
+                                     q_receive, q_attrs, q_patch, 0x00, 0x02, 3, 1, 0, 0, 0, q_receive});
+  write(dir, "queue-bad-priority", {1, 0, 15, q_send, 5, 1, 0, q_patch, 0x04, 0x02, 3, 0, 0, 0xff, 0xff, q_receive,
+                                    q_attrs});
+
   // Raw mode: real segments, mid-life (cursors off zero, messages queued).
   {
     ipc::channel ch(ipc::create_only, name.c_str(), 4, 24);
