@@ -44,8 +44,9 @@
 // A peer can make calls fail with corrupt_segment (or resource_deadlock_would_occur, a lock
 // word rewritten to name the caller); it can never make this process read or write outside the
 // mapping, and a try/timed call never waits past its deadline on a rewritten cursor (checked by
-// the fuzz target ipc/fuzz/segment_fuzz.cpp: docs/fault-tolerance.md). A peer that dies while holding an end's lock leaves that end
-// locked (blocking calls of that end wait, timed ones time out); issue 15 will recover it.
+// the fuzz target ipc/fuzz/segment_fuzz.cpp: docs/fault-tolerance.md). A peer that dies while
+// holding an end's lock leaves that end locked (blocking calls of that end wait, timed ones
+// time out); issue 15 will recover it.
 #pragma once
 
 #include <lockstep/detail/deadline.hpp>
