@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ipc/tests/lockstep_mq_test.sh TOOL: drives the lockstep-mq shell tool as a script would:
 # create, send with priorities, receive in priority order (and FIFO within one), info, list,
-# remove, and every documented exit status (usage 2, timeout 3, no such queue 4, exists 5,
-# other errors 1). Each check names itself; the first failure stops the run with status 1.
+# remove, another user's queue refused without --any-owner, and every documented exit status
+# (usage 2, timeout 3, no such queue 4, exists 5, other errors 1). Each check names itself;
+# the first failure stops the run with status 1.
 set -uo pipefail
 tool=$1
 q="lockstep-test-$$-tool"
@@ -84,6 +85,20 @@ head -c 4096 /dev/zero | tr '\0' 'x' >"/dev/shm/$other"
 check "info on a foreign segment" 1 "$tool" info "$other"
 check "remove refuses a foreign segment" 1 "$tool" remove "$other"
 expect "foreign segment still there" "$(test -e "/dev/shm/$other" && echo yes)" yes
+
+# Another user's queue: refused unless --any-owner (as root, hand the file to "nobody").
+if [ "$(id -u)" = 0 ]; then
+  chown 65534:65534 "/dev/shm/$q"
+  check "another user's queue: info refused" 1 "$tool" info "$q"
+  expect "refusal names the owner" "$(grep -c 'owned by uid 65534' <<<"$err")" 1
+  check "another user's queue: send refused" 1 "$tool" send "$q" --timeout 0 x
+  check "another user's queue: remove refused" 1 "$tool" remove "$q"
+  check "another user's queue with --any-owner: info" 0 "$tool" info "$q" --any-owner
+  expect "info --any-owner: owner" "$(grep '^owner:' <<<"$out")" "owner: 65534"
+  chown 0:0 "/dev/shm/$q"
+else
+  echo "lockstep-mq: skipped the other-owner checks: not root (chown needs it)"
+fi
 
 check "remove" 0 "$tool" remove "$q"
 check "removed" 4 "$tool" info "$q"

@@ -1,10 +1,10 @@
 // lockstep-mq: poke at lockstep message queues from a shell, the way one pokes at /dev/mqueue.
 //
 //   lockstep-mq create NAME [--max-msgs N] [--msg-size S] [--mode 0600]
-//   lockstep-mq send NAME [--priority P] [--timeout D] [TEXT | -]
-//   lockstep-mq receive NAME [--timeout D] [--count N] [--show-priority]
-//   lockstep-mq info NAME
-//   lockstep-mq remove NAME
+//   lockstep-mq send NAME [--priority P] [--timeout D] [--any-owner] [TEXT | -]
+//   lockstep-mq receive NAME [--timeout D] [--count N] [--show-priority] [--any-owner]
+//   lockstep-mq info NAME [--any-owner]
+//   lockstep-mq remove NAME [--any-owner]
 //   lockstep-mq list
 //
 // The usage text below (usage()) is the manual; docs/message-queue.md repeats it. Exit codes,
@@ -45,21 +45,23 @@ const char* const usage_text =
     "  create NAME [--max-msgs N] [--msg-size S] [--mode MODE]\n"
     "      create a queue (O_EXCL) for N messages (default 10) of up to S bytes (default 8192),\n"
     "      permission bits MODE in octal (default 0600)\n"
-    "  send NAME [--priority P] [--timeout D] [TEXT | -]\n"
+    "  send NAME [--priority P] [--timeout D] [--any-owner] [TEXT | -]\n"
     "      send TEXT, or all of standard input for '-' or no TEXT, as one message with priority\n"
     "      P (0..32767, default 0); waits while the queue is full, at most D if given\n"
-    "  receive NAME [--timeout D] [--count N] [--show-priority]\n"
+    "  receive NAME [--timeout D] [--count N] [--show-priority] [--any-owner]\n"
     "      receive N messages (default 1), highest priority first, each written to standard\n"
     "      output followed by a newline (preceded by its priority and a tab with\n"
     "      --show-priority); waits for each, at most D in all if given (--timeout 0: only what\n"
     "      is queued now)\n"
-    "  info NAME\n"
+    "  info NAME [--any-owner]\n"
     "      attributes, depth and per-priority counts, as 'key: value' lines\n"
-    "  remove NAME\n"
+    "  remove NAME [--any-owner]\n"
     "      remove the queue's name (only a lockstep message queue); open users keep it\n"
     "  list\n"
     "      lockstep queues and channels in /dev/shm: NAME KIND CAPACITY MAX_MSG_SIZE\n"
     "\n"
+    "A queue another user owns is refused (exit 1, permission denied) unless --any-owner\n"
+    "is given: its owner can read and rewrite every message.\n"
     "Durations: 2s, 500ms, 100us, 1.5s, 1m; a bare number is seconds.\n"
     "Exit status: 0 done, 1 error, 2 usage error, 3 timed out (queue full / fewer messages\n"
     "than --count), 4 no such queue, 5 name exists.\n";
@@ -145,6 +147,12 @@ std::chrono::nanoseconds duration(const std::string& text) {
   return std::chrono::nanoseconds(static_cast<long long>(v * scale));
 }
 
+// Opens the queue NAME; another user's only with --any-owner (shared_memory.hpp any_owner_t).
+ipc::message_queue open_queue(const args& a, const std::string& name) {
+  if (a.has("--any-owner")) return ipc::message_queue(ipc::open_only, name.c_str(), ipc::any_owner);
+  return ipc::message_queue(ipc::open_only, name.c_str());
+}
+
 const std::string& the_name(const args& a, const char* command) {
   if (a.positional.empty()) usage(std::string(command) + " wants a queue NAME");
   return a.positional[0];
@@ -174,7 +182,7 @@ int cmd_send(const args& a) {
   else
     text = a.positional[1];
   try {
-    ipc::message_queue q(ipc::open_only, name.c_str());
+    ipc::message_queue q = open_queue(a, name);
     if (const auto t = a.flag("--timeout")) {
       if (!q.send_for(text.data(), text.size(), static_cast<unsigned>(prio), duration(*t))) {
         std::fprintf(stderr, "lockstep-mq: send %s: the queue stayed full for %s\n", name.c_str(), t->c_str());
@@ -197,7 +205,7 @@ int cmd_receive(const args& a) {
   // No --timeout: wait forever (a deadline that never comes).
   const auto deadline = t ? std::chrono::steady_clock::now() + duration(*t) : std::chrono::steady_clock::time_point::max();
   try {
-    ipc::message_queue q(ipc::open_only, name.c_str());
+    ipc::message_queue q = open_queue(a, name);
     std::vector<char> buf(q.get_max_msg_size());
     for (unsigned long long i = 0; i < count; ++i) {
       std::size_t n = 0;
@@ -226,7 +234,7 @@ int cmd_info(const args& a) {
   const std::string& name = the_name(a, "info");
   if (a.positional.size() > 1) usage("info takes one NAME");
   try {
-    ipc::message_queue q(ipc::open_only, name.c_str());
+    ipc::message_queue q = open_queue(a, name);
     const auto counts = q.priority_counts();
     std::string path = "/dev/shm/" + (name[0] == '/' ? name.substr(1) : name);
     struct stat st {};
@@ -247,7 +255,7 @@ int cmd_remove(const args& a) {
   if (a.positional.size() > 1) usage("remove takes one NAME");
   try {
     // Only a lockstep message queue: opening it validates the kind.
-    ipc::message_queue q(ipc::open_only, name.c_str());
+    ipc::message_queue q = open_queue(a, name);
   } catch (const std::system_error& e) {
     return report("remove", name, e);
   }
@@ -311,10 +319,10 @@ int main(int argc, char** argv) {
       return ok;
     }
   if (cmd == "create") return cmd_create(parse(argc, argv, 2, {"--max-msgs", "--msg-size", "--mode"}, {}));
-  if (cmd == "send") return cmd_send(parse(argc, argv, 2, {"--priority", "--timeout"}, {}));
-  if (cmd == "receive") return cmd_receive(parse(argc, argv, 2, {"--timeout", "--count"}, {"--show-priority"}));
-  if (cmd == "info") return cmd_info(parse(argc, argv, 2, {}, {}));
-  if (cmd == "remove") return cmd_remove(parse(argc, argv, 2, {}, {}));
+  if (cmd == "send") return cmd_send(parse(argc, argv, 2, {"--priority", "--timeout"}, {"--any-owner"}));
+  if (cmd == "receive") return cmd_receive(parse(argc, argv, 2, {"--timeout", "--count"}, {"--show-priority", "--any-owner"}));
+  if (cmd == "info") return cmd_info(parse(argc, argv, 2, {}, {"--any-owner"}));
+  if (cmd == "remove") return cmd_remove(parse(argc, argv, 2, {}, {"--any-owner"}));
   if (cmd == "list") return cmd_list(parse(argc, argv, 2, {}, {}));
   usage("unknown command '" + cmd + "'");
 }

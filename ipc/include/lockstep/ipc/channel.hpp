@@ -29,7 +29,9 @@
 //                                  buffer shorter than max_msg_size (the message stays queued)
 //   invalid_argument               max_num_msg outside [1, 2^30], max_msg_size above 2^30,
 //                                  a bad name or mode, a null buffer with a nonzero size
-//   file_exists / no_such_file_or_directory / permission_denied   from the name
+//   file_exists / no_such_file_or_directory / permission_denied   from the name; an open
+//                                  also refuses with permission_denied a channel that another
+//                                  user owns, unless the caller passes any_owner (shared_memory.hpp)
 //   resource_deadlock_would_occur  the calling thread holds a reservation (send side) or an
 //                                  in-place message (receive side) of this channel and calls
 //                                  that side again, or would sleep on the other side
@@ -41,8 +43,10 @@
 //
 // Thread and process safety: every operation may be called by any number of threads at once,
 // in any number of processes, each through its own channel object (or one shared object).
-// A peer can make calls fail with corrupt_segment; it can never make this process read or
-// write outside the mapping. A peer killed at any instruction strands nobody: the next holder
+// A peer can make calls fail with corrupt_segment (or resource_deadlock_would_occur, a lock
+// word rewritten to name the caller); it can never make this process read or write outside the
+// mapping, and a try/timed call never waits past its deadline on a rewritten cursor (fuzzed:
+// ipc/fuzz/segment_fuzz.cpp, docs/fault-tolerance.md). A peer killed at any instruction strands nobody: the next holder
 // of its lock repairs that end (detail/ring.hpp I9) and sleepers re-check every 150 ms; at
 // most the one message it had in flight is lost, exactly as docs/fault-tolerance.md says (a
 // consumer killed holding an in-place message: delivered again to the next consumer).
@@ -149,13 +153,22 @@ class channel {
           mode_t mode = 0600, std::chrono::nanoseconds ready_timeout = default_ready_timeout)
       : channel(open_or_create_segment(name, detail::channel_segment, max_num_msg, max_msg_size, mode, ready_timeout,
                                        detail::construct_channel_control)) {}
+  // As above, but an existing channel of any owner is accepted (any_owner_t, shared_memory.hpp).
+  channel(open_or_create_t, const char* name, std::size_t max_num_msg, std::size_t max_msg_size, any_owner_t,
+          mode_t mode = 0600, std::chrono::nanoseconds ready_timeout = default_ready_timeout)
+      : channel(open_or_create_segment(name, detail::channel_segment, max_num_msg, max_msg_size, mode, ready_timeout,
+                                       detail::construct_channel_control, true)) {}
 
   // Opens the existing channel `name` read-write. Waits at most ready_timeout (2 s by default)
-  // for its creator to finish initializing it, then validates it (segment.hpp S2).
-  // Errors: no_such_file_or_directory, permission_denied, invalid_argument (bad name);
-  // ipc::errc::not_ready, foreign_segment (not a channel), version_mismatch, corrupt_segment.
+  // for its creator to finish initializing it, then validates it (segment.hpp S2). Only a
+  // channel this process's effective uid owns; with any_owner, one of any owner.
+  // Errors: no_such_file_or_directory, permission_denied (the mode bits, or another user owns
+  // it and any_owner was not passed), invalid_argument (bad name); ipc::errc::not_ready,
+  // foreign_segment (not a channel), version_mismatch, corrupt_segment.
   channel(open_only_t, const char* name, std::chrono::nanoseconds ready_timeout = default_ready_timeout)
       : channel(open_segment(name, detail::channel_segment, ready_timeout)) {}
+  channel(open_only_t, const char* name, any_owner_t, std::chrono::nanoseconds ready_timeout = default_ready_timeout)
+      : channel(open_segment(name, detail::channel_segment, ready_timeout, true)) {}
 
   // Move-only. A moved-from channel may only be destroyed or assigned to. Reservations and
   // in-place messages refer to their channel object: end them before it is moved or destroyed.

@@ -29,12 +29,16 @@
 // Errors are std::system_error: the std::errc codes above; errc::invalid_argument (EINVAL) for
 // bad attributes (max_num_msg or max_msg_size 0 or too large, mode outside 0777), a bad name or
 // priority, a null buffer (with a nonzero size, for a send); errc::file_exists,
-// errc::no_such_file_or_directory, errc::permission_denied from create/open;
+// errc::no_such_file_or_directory, errc::permission_denied from create/open (an open also
+// refuses a queue another user owns, unless the caller passes any_owner: shared_memory.hpp);
 // lockstep::ipc::errc::foreign_segment (not a message queue: a channel, or not
 // lockstep's), version_mismatch, corrupt_segment (a header field, index, count, size or
 // priority in the segment out of range: nothing was read or written outside the mapping, nothing
 // was consumed; or a journal a dead lock holder left beyond repair: that end's lock is then not
 // recoverable and every later call of it reports corrupt_segment), not_ready (the creator never finished). Nothing is lost on any error path.
+// A hostile segment (any bytes, rewritten at any time) yields only these errors: never a crash,
+// an access outside the mapping, or a wait past a deadline (fuzzed: ipc/fuzz/segment_fuzz.cpp,
+// docs/fault-tolerance.md).
 //
 // Thread and process safety: any number of threads in any number of processes may send and
 // receive on one queue at once, through one object or several. The object itself is a
@@ -158,13 +162,24 @@ class message_queue {
       : seg_(open_or_create_segment(name, detail::message_queue_type, max_num_msg, max_msg_size, mode,
                                     default_ready_timeout, init)),
         q_(protocol(seg_)) {}
+  // As above, but an existing queue of any owner is accepted (any_owner_t, shared_memory.hpp).
+  message_queue(open_or_create_t, const char* name, size_type max_num_msg, size_type max_msg_size, any_owner_t,
+                mode_t mode = 0600)
+      : seg_(open_or_create_segment(name, detail::message_queue_type, max_num_msg, max_msg_size, mode,
+                                    default_ready_timeout, init, true)),
+        q_(protocol(seg_)) {}
 
-  // Opens the existing queue `name`, waiting up to default_ready_timeout (2 s) for its creator
-  // to finish. Errors: errc::no_such_file_or_directory, errc::permission_denied,
-  // errc::invalid_argument (bad name), ipc::errc::foreign_segment (not a lockstep message
-  // queue), version_mismatch, corrupt_segment, not_ready.
-  message_queue(open_only_t, const char* name)
-      : seg_(open_segment(name, detail::message_queue_type)), q_(protocol(seg_)) {}
+  // Opens the existing queue `name`, waiting up to ready_timeout (2 s by default) for its
+  // creator to finish. Only a queue this process's effective uid owns; with any_owner, one of
+  // any owner. Errors: errc::no_such_file_or_directory, errc::permission_denied (the mode
+  // bits, or another user owns it and any_owner was not passed), errc::invalid_argument (bad
+  // name), ipc::errc::foreign_segment (not a lockstep message queue), version_mismatch,
+  // corrupt_segment, not_ready.
+  message_queue(open_only_t, const char* name, std::chrono::nanoseconds ready_timeout = default_ready_timeout)
+      : seg_(open_segment(name, detail::message_queue_type, ready_timeout)), q_(protocol(seg_)) {}
+  message_queue(open_only_t, const char* name, any_owner_t,
+                std::chrono::nanoseconds ready_timeout = default_ready_timeout)
+      : seg_(open_segment(name, detail::message_queue_type, ready_timeout, true)), q_(protocol(seg_)) {}
 
   message_queue(message_queue&&) noexcept = default;
   message_queue& operator=(message_queue&&) noexcept = default;

@@ -243,9 +243,9 @@ namespace detail {
 // call (posix_fallocate), so its size is 0 or final: a size below the header is a truncated
 // segment. Size 0 is polled (1 ms) until the deadline: the creator is between shm_open and
 // posix_fallocate, a window of microseconds.
-inline shared_memory open_sized(const char* name, const segment_type& type, seam::deadline d) {
+inline shared_memory open_sized(const char* name, const segment_type& type, seam::deadline d, bool any_owner) {
   for (;;) {
-    shared_memory memory(open_only, name);
+    shared_memory memory = any_owner ? shared_memory(open_only, name, ipc::any_owner) : shared_memory(open_only, name);
     if (memory.size() >= sizeof(segment_header)) return memory;
     if (memory.size() != 0) throw_segment(errc::corrupt_segment, type, name);
     if (seam::now() >= d) throw_segment(errc::not_ready, type, name);
@@ -267,14 +267,15 @@ inline std::error_code wait_ready(segment_header& h, seam::deadline d) noexcept 
 }  // namespace detail
 
 // Opens the existing segment `name` as `type`: waits at most `ready_timeout` for its creator
-// to finish (S1), then validates it against the mapping's real size (S2, S3).
+// to finish (S1), then validates it against the mapping's real size (S2, S3). Only a segment
+// this process's effective uid owns, unless any_owner (shared_memory.hpp's any_owner_t).
 // Errors: those of shared_memory's open_only constructor (errc::no_such_file_or_directory,
 // errc::permission_denied, ...), then errc::not_ready, errc::foreign_segment,
 // errc::version_mismatch, errc::corrupt_segment. It never reads outside the mapping.
 inline segment open_segment(const char* name, const segment_type& type,
-                            std::chrono::nanoseconds ready_timeout = default_ready_timeout) {
+                            std::chrono::nanoseconds ready_timeout = default_ready_timeout, bool any_owner = false) {
   const seam::deadline d = lockstep::detail::deadline_after(ready_timeout);
-  shared_memory memory = detail::open_sized(name, type, d);
+  shared_memory memory = detail::open_sized(name, type, d, any_owner);
   segment_layout layout{};
   std::error_code ec = detail::wait_ready(detail::header_of(memory.data()), d);
   if (!ec) ec = validate_segment(memory.data(), memory.size(), type, layout);
@@ -285,11 +286,12 @@ inline segment open_segment(const char* name, const segment_type& type,
 // Opens `name` if it exists (its own sizes apply; capacity and max_msg_size are then only
 // checked for range), else creates it as create_segment does. A race with a concurrent creator
 // or remover is settled by retrying: a create that finds the name (EEXIST) opens, an open
-// that finds it gone (ENOENT) creates; after 3 rounds the last error is reported.
+// that finds it gone (ENOENT) creates; after 3 rounds the last error is reported. An existing
+// segment is opened as open_segment does (another user's only with any_owner).
 template <class Init>
 segment open_or_create_segment(const char* name, const segment_type& type, std::uint64_t capacity,
                                std::uint64_t max_msg_size, mode_t mode, std::chrono::nanoseconds ready_timeout,
-                               Init&& init) {
+                               Init&& init, bool any_owner = false) {
   for (int round = 1;; ++round) {
     try {
       return create_segment(name, type, capacity, max_msg_size, mode, init);
@@ -297,7 +299,7 @@ segment open_or_create_segment(const char* name, const segment_type& type, std::
       if (e.code() != std::errc::file_exists) throw;
     }
     try {
-      return open_segment(name, type, ready_timeout);
+      return open_segment(name, type, ready_timeout, any_owner);
     } catch (const std::system_error& e) {
       if (e.code() != std::errc::no_such_file_or_directory || round == 3) throw;
     }

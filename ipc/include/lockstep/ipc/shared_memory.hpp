@@ -13,12 +13,17 @@
 //   leading slashes and map "." to the directory itself, so a wrong name would otherwise reach a
 //   file it does not name.
 //
+// Security defaults (docs/fault-tolerance.md): created mode 0600 exactly (fchmod, whatever the
+// umask) and O_EXCL; names checked before any system call; an open refuses a segment another
+// user owns unless the caller passes any_owner (see any_owner_t).
+//
 // Errors are std::system_error carrying the POSIX code (std::generic_category, so
 // `e.code() == std::errc::file_exists` holds), and the call and name in what():
 //   errc::invalid_argument            a bad name, size or mode (before any system call)
 //   errc::file_exists                 create_only on a name that exists (O_EXCL)
 //   errc::no_such_file_or_directory   open_only on a name that does not exist
-//   errc::permission_denied           the caller may not read and write the segment
+//   errc::permission_denied           the caller may not read and write the segment, or (open)
+//                                     another user owns it and the caller did not pass any_owner
 //   errc::no_space_on_device, ...     whatever else shm_open/posix_fallocate/mmap report
 //   ipc::errc::foreign_segment        open_only on a name that is not a regular file
 #pragma once
@@ -55,6 +60,20 @@ struct open_or_create_t {
 inline constexpr create_only_t create_only{};        // create; errc::file_exists if the name exists
 inline constexpr open_only_t open_only{};            // open; errc::no_such_file_or_directory if it does not
 inline constexpr open_or_create_t open_or_create{};  // open if the name exists, else create
+
+// Opt-in, after the name of an open (open_only, open_or_create): accept a segment that another
+// user owns. Without it an open refuses, with errc::permission_denied, any segment whose owner
+// (the file's st_uid) is not this process's effective uid, even when its permission bits (or
+// root) would allow the open: every byte of a segment drives this process (it is untrusted
+// input), and whoever owns the file can read every message, rewrite it at any time, and chmod
+// it; a name in /dev/shm, which every user may create in, can be taken first by anyone
+// ("squatting"). Pass any_owner only for a name whose owner you trust, e.g. a service's user.
+// (Boost.Interprocess and POSIX mq have no such check; it is the rule of ssh's and systemd's
+// "refuse files owned by someone else".)
+struct any_owner_t {
+  explicit any_owner_t() = default;
+};
+inline constexpr any_owner_t any_owner{};
 
 // The longest name body (without the optional leading '/'), in bytes: NAME_MAX.
 inline constexpr std::size_t max_name_length = NAME_MAX;
@@ -148,11 +167,17 @@ class shared_memory {
 
   // Opens the existing /dev/shm/<name> read-write and maps all of it, at its current size
   // (fstat). A segment of size 0 (its creator has not sized it yet) is opened but not mapped:
-  // data() == nullptr, size() == 0.
+  // data() == nullptr, size() == 0. Only a segment this process's effective uid owns: with
+  // any_owner, one of any owner (see any_owner_t; the permission bits still apply).
   // Errors: errc::invalid_argument (bad name), errc::no_such_file_or_directory,
-  // errc::permission_denied (the caller may not both read and write it),
-  // ipc::errc::foreign_segment (not a regular file), ...
-  shared_memory(open_only_t, const char* name) {
+  // errc::permission_denied (the caller may not both read and write it; or, without
+  // any_owner, another user owns it: what() names both uids), ipc::errc::foreign_segment
+  // (not a regular file), ...
+  shared_memory(open_only_t, const char* name) : shared_memory(open_only, name, false) {}
+  shared_memory(open_only_t, const char* name, any_owner_t) : shared_memory(open_only, name, true) {}
+
+ private:
+  shared_memory(open_only_t, const char* name, bool any_owner) {
     detail::posix_name n{};
     if (!detail::to_posix_name(name, n)) detail::throw_invalid(detail::bad_name_reason(), name);
     const int fd = ::shm_open(n.text, O_RDWR, 0);
@@ -167,6 +192,14 @@ class shared_memory {
       ::close(fd);
       throw std::system_error(make_error_code(errc::foreign_segment),
                               std::string("lockstep::ipc: \"") + n.text + "\" is not a regular file");
+    } else if (!any_owner && st.st_uid != ::geteuid()) {
+      // Checked on the descriptor we map (fstat), not on the name: a swap of the file after
+      // the check cannot slip another owner's segment in.
+      ::close(fd);
+      throw std::system_error(std::make_error_code(std::errc::permission_denied),
+                              std::string("lockstep::ipc: \"") + n.text + "\" is owned by uid " +
+                                  std::to_string(st.st_uid) + ", not by this process's effective uid " +
+                                  std::to_string(::geteuid()) + " (open it with any_owner to accept that)");
     } else if (static_cast<std::uintmax_t>(st.st_size) > std::numeric_limits<std::size_t>::max()) {
       err = EOVERFLOW;
       call = "mmap";
@@ -177,6 +210,7 @@ class shared_memory {
     if (call != nullptr) detail::throw_errno(err, call, n.text);
   }
 
+ public:
   shared_memory(shared_memory&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
   shared_memory& operator=(shared_memory&& other) noexcept {
