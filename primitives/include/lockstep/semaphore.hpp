@@ -21,16 +21,18 @@
 //   | 0     | k, 0 < k < SAT  | no token; k threads registered (asleep, about to sleep, or    |
 //   |       |                 | woken and not yet gone)                                       |
 //   | n > 0 | k, 0 < k < SAT  | tokens released while k registered threads are being woken   |
-//   | any   | SAT = 2^S - 1   | saturated: "unknown, maybe many"; sticks; every release wakes |
+//   | any   | SAT = 2^S - 1   | saturated: "unknown, maybe many"; sticks                      |
 //
 //   SAT is reached only with 2^S - 1 registered threads at once (65535 for Max <= 65535; the
-//   default Max), and then only costs a futex_wake per release from then on.
+//   default Max), and then only costs a futex_wake per release from 0 and per hand-on (I5).
 //
-//     release(n): CAS count -> count+n; if sleepers != 0 (in the value the CAS replaced):
-//                 futex_wake(n), and nothing else: the word is never read again.
+//     release(n): CAS count -> count+n; if the value the CAS replaced had count == 0 and
+//                 sleepers != 0: futex_wake(n), and nothing else: the word is never read again.
 //     acquire:    CAS count -> count-1 (fast path); if count == 0: spin, then register
 //                 (sleepers+1), futex_wait while the word is exactly that value; take a token
 //                 and deregister in one CAS (count-1, sleepers-1), or on timeout deregister.
+//                 A registered thread whose taking CAS leaves count > 0 and sleepers != 0
+//                 hands the wake-up on: futex_wake(1) (I5).
 //
 // Invariants:
 //   I1 (tokens)      0 <= count <= Max. Only two CASes change the count: a release adds n,
@@ -46,18 +48,30 @@
 //   I3 (no lost      A thread sleeps only in futex_wait(word, v) where v has count 0 and
 //       wake-up)     counts it among sleepers (its own registration, I2). The kernel compares
 //                    and queues atomically with respect to FUTEX_WAKE, so a thread is asleep
-//                    only while every release after its compare finds sleepers != 0 and wakes
-//                    up to n. A woken thread re-reads the word: it takes a token, or sleeps
-//                    again on a count of 0, or (deadline passed, count 0) deregisters. So
-//                    every token a release makes either is taken or has a sleeper awake to
-//                    take it; docs/semaphore.md has the argument.
-//   I4 (one          A release reads the word only through its CAS, and after it only passes
-//       decision)    the word's address to futex_wake, as that CAS's result decided. A waiter
-//                    woken by that CAS may already have returned and destroyed the semaphore
-//                    (glibc bug 12674: a poster read a separate waiter count after the CAS).
-//                    The kernel tolerates a wake on memory that has been unmapped or reused:
-//                    at worst it wakes a thread that waits there, which, like every futex
-//                    waiter, re-checks its own condition (trusted base, as in glibc).
+//                    only while the first release after its compare (which replaces a count
+//                    of 0: nothing else raises it) finds sleepers != 0 and wakes up to n.
+//                    While the count stays above 0, some registered thread is awake (I5). A
+//                    woken thread re-reads the word: it takes a token, or sleeps again on a
+//                    count of 0, or (deadline passed, count 0) deregisters. So every token a
+//                    release makes either is taken or has a registered thread awake to take
+//                    it; docs/semaphore.md has the argument.
+//   I4 (one          A release, and a taker handing a wake-up on (I5), reads the word only
+//       decision)    through its CAS, and after it only passes the word's address to
+//                    futex_wake, as that CAS's result decided. A waiter woken by it may
+//                    already have returned and destroyed the semaphore (glibc bug 12674: a
+//                    poster read a separate waiter count after the CAS). The kernel tolerates
+//                    a wake on memory that has been unmapped or reused: at worst it wakes a
+//                    thread that waits there, which, like every futex waiter, re-checks its
+//                    own condition (trusted base, as in glibc).
+//   I5 (hand-on)     A release wakes only from a count of 0: while the count is above 0, a
+//                    release finds either nobody asleep or a registered thread already awake,
+//                    and makes no system call (a producer filling a buffer makes one wake-up,
+//                    not one per item). The awake thread carries the duty on: a registered
+//                    thread whose taking CAS leaves count > 0 and sleepers != 0 wakes one more
+//                    (futex_wake(1)), decided from the value that CAS wrote. Every other way a
+//                    registered thread stops being awake (sleeping, timing out) passes
+//                    through a CAS or compare on a count of 0. So whenever count > 0 and a
+//                    thread sleeps, a registered thread is awake or a wake is on its way.
 //
 // Memory ordering:
 //   - Every CAS that takes a token is acquire; every CAS that adds tokens is release. Every
@@ -215,16 +229,17 @@ class basic_counting_semaphore {
                                             seam::mutant("semaphore.release_relaxed") ? order::relaxed : order::release,
                                             order::relaxed));
     // By I4, from here on only what the CAS returned (cur) decides, and only the address is used:
-    // a sleeper that registered after an earlier read is in cur (I3).
+    // a sleeper that registered after an earlier read is in cur (I3). By I5 only a release from
+    // a count of 0 wakes: above 0, a registered thread is already awake, or nobody sleeps.
     const std::uint32_t replaced = seam::mutant("semaphore.wake_decided_before_cas") ? first : cur;
-    if (sleepers(replaced) != 0 && (!seam::mutant("semaphore.wake_only_from_zero") || count(replaced) == 0)) [[unlikely]]
+    if (sleepers(replaced) != 0 && count(replaced) == 0) [[unlikely]]
       wake(word_, int(n));
     return status::ok;
   }
 
   [[gnu::cold, gnu::noinline]] status take_contended(std::uint32_t cur, seam::deadline d) noexcept;
   [[gnu::cold, gnu::noinline]] static void wake(seam::futex_word& word, int n) noexcept {
-    seam::futex_wake(word, seam::mutant("semaphore.release_wakes_one") ? 1 : n, Scope);
+    seam::futex_wake(word, n, Scope);
   }
 
   seam::futex_word word_;
@@ -254,8 +269,11 @@ detail::status basic_counting_semaphore<Max, Scope>::take_contended(std::uint32_
     if (count(cur) != 0 && !gave_up) {
       // Take a token and, if registered, deregister in the same CAS (I2).
       const std::uint32_t next = cur - 1 - (registered ? sleeper_step(cur) : 0);
-      if (word_.compare_exchange_strong(cur, next, order::acquire, order::relaxed)) return status::ok;
-      continue;  // cur now holds what we lost to
+      if (!word_.compare_exchange_strong(cur, next, order::acquire, order::relaxed)) continue;  // cur: what we lost to
+      // By I5 a registered thread may be the one awake for tokens still counted: hand the
+      // wake-up on, decided from the value our CAS wrote (I4: the word is not read again).
+      if (registered && count(next) != 0 && sleepers(next) != 0 && !seam::mutant("semaphore.no_hand_on")) wake(word_, 1);
+      return status::ok;
     }
     // No token. A deadline already past never sleeps; a registered thread leaves no trace (I2).
     if (gave_up || expired()) {
