@@ -217,6 +217,21 @@ TEST_SUITE("futex syscalls") {
     CHECK(calls.wakes() == 1);
   }
 
+  TEST_CASE("a burst of releases for one sleeper makes one syscall: the rest find a token per registered thread (I3)") {
+    // A producer filling a buffer while its consumer wakes up: the first release finds one
+    // registered thread and no token, and wakes it; the 63 after it find as many tokens as
+    // registered threads (or more), so the woken thread's token is there: no wake is owed.
+    counting_semaphore<> s{0};
+    futex_calls calls;
+    acquirers a(s, 1);
+    REQUIRE(asleep(s, 1, calls));
+    for (int i = 0; i < 64; ++i) s.release();
+    a.join();
+    CHECK(calls.wakes() == 1);
+    CHECK(s.value() == 63);
+    CHECK(s.waiting() == 0);
+  }
+
   TEST_CASE("the release's wake may hit memory the woken waiter already unmapped: harmless (I4)") {
     // The window between a release's CAS and its futex_wake cannot be hit on demand, so make the
     // wake it ends with directly: on a process-shared word whose mapping is gone (EFAULT).

@@ -21,18 +21,18 @@
 //   | 0     | k, 0 < k < SAT  | no token; k threads registered (asleep, about to sleep, or    |
 //   |       |                 | woken and not yet gone)                                       |
 //   | n > 0 | k, 0 < k < SAT  | tokens released while k registered threads are being woken   |
-//   | any   | SAT = 2^S - 1   | saturated: "unknown, maybe many"; sticks                      |
+//   | any   | SAT = 2^S - 1   | saturated: "unknown, maybe many"; sticks; every release wakes |
 //
 //   SAT is reached only with 2^S - 1 registered threads at once (65535 for Max <= 65535; the
-//   default Max), and then only costs a futex_wake per release from 0 and per hand-on (I5).
+//   default Max), and then only costs a futex_wake per release from then on.
 //
-//     release(n): CAS count -> count+n; if the value the CAS replaced had count == 0 and
-//                 sleepers != 0: futex_wake(n), and nothing else: the word is never read again.
+//     release(n): CAS count -> count+n; if, in the value the CAS replaced, sleepers > count
+//                 (or sleepers == SAT): futex_wake(n), and nothing else: the word is never
+//                 read again. With sleepers <= count every registered thread already has a
+//                 token waiting and is awake or being woken (I3): no system call.
 //     acquire:    CAS count -> count-1 (fast path); if count == 0: spin, then register
 //                 (sleepers+1), futex_wait while the word is exactly that value; take a token
 //                 and deregister in one CAS (count-1, sleepers-1), or on timeout deregister.
-//                 A registered thread whose taking CAS leaves count > 0 and sleepers != 0
-//                 hands the wake-up on: futex_wake(1) (I5).
 //
 // Invariants:
 //   I1 (tokens)      0 <= count <= Max. Only two CASes change the count: a release adds n,
@@ -47,31 +47,25 @@
 //                    which threads the saturated field still counts).
 //   I3 (no lost      A thread sleeps only in futex_wait(word, v) where v has count 0 and
 //       wake-up)     counts it among sleepers (its own registration, I2). The kernel compares
-//                    and queues atomically with respect to FUTEX_WAKE, so a thread is asleep
-//                    only while the first release after its compare (which replaces a count
-//                    of 0: nothing else raises it) finds sleepers != 0 and wakes up to n.
-//                    While the count stays above 0, some registered thread is awake (I5). A
-//                    woken thread re-reads the word: it takes a token, or sleeps again on a
-//                    count of 0, or (deadline passed, count 0) deregisters. So every token a
-//                    release makes either is taken or has a registered thread awake to take
-//                    it; docs/semaphore.md has the argument.
-//   I4 (one          A release, and a taker handing a wake-up on (I5), reads the word only
-//       decision)    through its CAS, and after it only passes the word's address to
-//                    futex_wake, as that CAS's result decided. A waiter woken by it may
-//                    already have returned and destroyed the semaphore (glibc bug 12674: a
-//                    poster read a separate waiter count after the CAS). The kernel tolerates
-//                    a wake on memory that has been unmapped or reused: at worst it wakes a
-//                    thread that waits there, which, like every futex waiter, re-checks its
-//                    own condition (trusted base, as in glibc).
-//   I5 (hand-on)     A release wakes only from a count of 0: while the count is above 0, a
-//                    release finds either nobody asleep or a registered thread already awake,
-//                    and makes no system call (a producer filling a buffer makes one wake-up,
-//                    not one per item). The awake thread carries the duty on: a registered
-//                    thread whose taking CAS leaves count > 0 and sleepers != 0 wakes one more
-//                    (futex_wake(1)), decided from the value that CAS wrote. Every other way a
-//                    registered thread stops being awake (sleeping, timing out) passes
-//                    through a CAS or compare on a count of 0. So whenever count > 0 and a
-//                    thread sleeps, a registered thread is awake or a wake is on its way.
+//                    and queues atomically with respect to FUTEX_WAKE. Below SAT, with k
+//                    registered threads, count c, q threads asleep and p wake-ups released but
+//                    not yet made: q - p <= max(0, k - c), "the sleepers no wake-up covers are
+//                    at most the registered threads no token covers". A release that finds
+//                    k > c wakes up to n (p += n, the bound shrinks by at most n); one that
+//                    finds k <= c finds every sleeper covered already; taking, registering
+//                    and deregistering keep the bound, and a thread falls asleep only on
+//                    c = 0. At SAT every release wakes. So while count > 0, not every
+//                    registered thread is asleep uncovered: a woken thread re-reads the word
+//                    and takes a token, or sleeps again on a count of 0, or (deadline passed,
+//                    count 0) deregisters. Every token a release makes either is taken or has
+//                    a registered thread awake to take it; docs/semaphore.md has the argument.
+//   I4 (one          A release reads the word only through its CAS, and after it only passes
+//       decision)    the word's address to futex_wake, as that CAS's result decided. A waiter
+//                    woken by that CAS may already have returned and destroyed the semaphore
+//                    (glibc bug 12674: a poster read a separate waiter count after the CAS).
+//                    The kernel tolerates a wake on memory that has been unmapped or reused:
+//                    at worst it wakes a thread that waits there, which, like every futex
+//                    waiter, re-checks its own condition (trusted base, as in glibc).
 //
 // Memory ordering:
 //   - Every CAS that takes a token is acquire; every CAS that adds tokens is release. Every
@@ -229,17 +223,25 @@ class basic_counting_semaphore {
                                             seam::mutant("semaphore.release_relaxed") ? order::relaxed : order::release,
                                             order::relaxed));
     // By I4, from here on only what the CAS returned (cur) decides, and only the address is used:
-    // a sleeper that registered after an earlier read is in cur (I3). By I5 only a release from
-    // a count of 0 wakes: above 0, a registered thread is already awake, or nobody sleeps.
+    // a sleeper that registered after an earlier read is in cur (I3). By I3 a wake-up is owed
+    // only while more threads are registered than tokens were there for them; at SAT nobody
+    // can tell, so every release wakes.
     const std::uint32_t replaced = seam::mutant("semaphore.wake_decided_before_cas") ? first : cur;
-    if (sleepers(replaced) != 0 && count(replaced) == 0) [[unlikely]]
+    if (wake_owed(replaced, std::uint32_t(n))) [[unlikely]]
       wake(word_, int(n));
     return status::ok;
   }
 
+  // Whether a release of n that replaced the value w must wake (I3).
+  static bool wake_owed(std::uint32_t w, std::uint32_t n) noexcept {
+    if (seam::mutant("semaphore.wake_only_from_zero")) return sleepers(w) != 0 && count(w) == 0;
+    if (sleepers(w) == sat && !seam::mutant("semaphore.saturated_compares_count")) return true;
+    return sleepers(w) > count(w) + (seam::mutant("semaphore.wake_compares_new_count") ? n : 0);
+  }
+
   [[gnu::cold, gnu::noinline]] status take_contended(std::uint32_t cur, seam::deadline d) noexcept;
   [[gnu::cold, gnu::noinline]] static void wake(seam::futex_word& word, int n) noexcept {
-    seam::futex_wake(word, n, Scope);
+    seam::futex_wake(word, seam::mutant("semaphore.release_wakes_one") ? 1 : n, Scope);
   }
 
   seam::futex_word word_;
@@ -269,11 +271,8 @@ detail::status basic_counting_semaphore<Max, Scope>::take_contended(std::uint32_
     if (count(cur) != 0 && !gave_up) {
       // Take a token and, if registered, deregister in the same CAS (I2).
       const std::uint32_t next = cur - 1 - (registered ? sleeper_step(cur) : 0);
-      if (!word_.compare_exchange_strong(cur, next, order::acquire, order::relaxed)) continue;  // cur: what we lost to
-      // By I5 a registered thread may be the one awake for tokens still counted: hand the
-      // wake-up on, decided from the value our CAS wrote (I4: the word is not read again).
-      if (registered && count(next) != 0 && sleepers(next) != 0 && !seam::mutant("semaphore.no_hand_on")) wake(word_, 1);
-      return status::ok;
+      if (word_.compare_exchange_strong(cur, next, order::acquire, order::relaxed)) return status::ok;
+      continue;  // cur now holds what we lost to
     }
     // No token. A deadline already past never sleeps; a registered thread leaves no trace (I2).
     if (gave_up || expired()) {
