@@ -271,10 +271,13 @@ def scaling_tables(data):
             return f"**{s}**" if is_ours(s) else s
         tp = table(head, [[name(s)] + [f"{mops(per[n]['ops']['median'])} ({per[n]['fair']['median']:.2f})"
                                        if n in per else "" for n in ns_] for s, per in d.items()])
-        cpu = table(head, [[name(s)] + [f"{ns(per[n]['cpu']['median'])} / {per[n]['csw']['median']:.3f}"
+        cpu = table(head, [[name(s)] + [f"{ns(per[n]['cpu']['median'])} / {per[n]['csw']['median'] * 1e3:.3g} "
+                                        f"/ {per[n]['cpu']['median'] * per[n]['ops']['median'] * 1e-9:.2f}"
                                         if n in per else "" for n in ns_] for s, per in d.items()])
         out += [f"### {title}", "", "Throughput (fairness: the slowest thread's count over the fastest's):", "", tp,
-                "", "CPU time of all threads per operation / context switches per operation:", "", cpu, ""]
+                "", "CPU time of all threads per operation / context switches per 1000 operations / CPUs the threads "
+                "kept busy (CPU time per operation × throughput; with other load on the machine, below its CPU count):",
+                "", cpu, ""]
     return "\n".join(out)
 
 

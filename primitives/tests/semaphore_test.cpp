@@ -232,6 +232,23 @@ TEST_SUITE("futex syscalls") {
     CHECK(s.waiting() == 0);
   }
 
+  TEST_CASE("a waiter that finds others registered yields its CPU at most max_yields times, then sleeps") {
+    // Nobody registered: the first waiter pauses (spin steps) and never yields. With it asleep,
+    // the second yields (seam::yield_cpu) instead of spinning, a bounded number of times.
+    counting_semaphore<> s{0};
+    futex_calls calls;
+    const auto yields0 = seam::yield_calls.load();
+    acquirers first(s, 1);
+    REQUIRE(asleep(s, 1, calls));
+    CHECK(seam::yield_calls.load() == yields0);
+    acquirers second(s, 1);
+    REQUIRE(asleep(s, 2, calls));
+    const auto yielded = seam::yield_calls.load() - yields0;
+    CHECK(yielded >= 1);
+    CHECK(yielded <= std::uint64_t(seam::max_yields));
+    s.release(2);
+  }
+
   TEST_CASE("the release's wake may hit memory the woken waiter already unmapped: harmless (I4)") {
     // The window between a release's CAS and its futex_wake cannot be hit on demand, so make the
     // wake it ends with directly: on a process-shared word whose mapping is gone (EFAULT).

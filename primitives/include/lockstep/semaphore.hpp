@@ -252,10 +252,18 @@ detail::status basic_counting_semaphore<Max, Scope>::take_contended(std::uint32_
   // A due deadline (deadline.hpp D1: a timeout <= 0, a point already past) has had its one
   // attempt, the fast path's: it neither spins nor registers nor sleeps.
   if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
-  // Phase 1: spin a bounded number of steps while a release is likely imminent. Only while
-  // nobody is registered: once a thread sleeps, spinning would barge ahead of it.
-  for (int i = 0; i < seam::max_spins && sleepers(cur) == 0; ++i) {
-    seam::spin_pause();
+  // Phase 1: spin a bounded number of steps while a release is likely imminent: while nobody
+  // is registered, PAUSE steps. Once threads are registered, releases are not keeping up with
+  // the waiters, and on an oversubscribed machine the releaser is likely waiting for a CPU:
+  // yield ours to it, at most max_yields times, then sleep. (A yield or a spin step may barge
+  // ahead of a registered thread; that costs fairness, never a token: I3 does not rely on it.)
+  for (int i = 0, yields = 0; i < seam::max_spins; ++i) {
+    if (sleepers(cur) == 0)
+      seam::spin_pause();
+    else if (yields++ < seam::max_yields)
+      seam::yield_cpu();
+    else
+      break;
     cur = word_.load(order::relaxed);
     if (try_take(cur)) return status::ok;
   }
