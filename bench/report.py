@@ -257,14 +257,17 @@ def scaling_data(runs):
     return data
 
 
+def scaling_groups(data):
+    """(group, title, {subject: per thread count}, [thread counts]) of each group that ran."""
+    for g, title in SCALING_GROUPS:
+        if data.get(g):
+            yield g, title, data[g], sorted({n for per in data[g].values() for n in per})
+
+
 def scaling_tables(data):
     """Per group: throughput and fairness by thread count, and the CPU time all threads burn per operation."""
     out = []
-    for g, title in SCALING_GROUPS:
-        d = data.get(g)
-        if not d:
-            continue
-        ns_ = sorted({n for per in d.values() for n in per})
+    for _, title, d, ns_ in scaling_groups(data):
         head = ["subject \\ threads"] + [str(n) for n in ns_]
 
         def name(s):
@@ -326,11 +329,7 @@ def scaling_targets(data, con=None, con_fairness=None):
 
 def scaling_chart(meta, data):
     panels = []
-    for g, title in SCALING_GROUPS:
-        d = data.get(g)
-        if not d:
-            continue
-        ns_ = sorted({n for per in d.values() for n in per})
+    for _, title, d, ns_ in scaling_groups(data):
         series = [(s, [per[n]["ops"]["median"] if n in per else None for n in ns_], is_ours(s)) for s, per in d.items()]
         panels.append(("line", (f"{title}: throughput, higher is better", [str(n) for n in ns_], series,
                                 f"threads on {meta['cpus']} CPUs", "ops/s")))

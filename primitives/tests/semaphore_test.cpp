@@ -217,21 +217,6 @@ TEST_SUITE("futex syscalls") {
     CHECK(calls.wakes() == 1);
   }
 
-  TEST_CASE("a burst of releases for one sleeper makes one syscall: the rest find a token per registered thread (I3)") {
-    // A producer filling a buffer while its consumer wakes up: the first release finds one
-    // registered thread and no token, and wakes it; the 63 after it find as many tokens as
-    // registered threads (or more), so the woken thread's token is there: no wake is owed.
-    counting_semaphore<> s{0};
-    futex_calls calls;
-    acquirers a(s, 1);
-    REQUIRE(asleep(s, 1, calls));
-    for (int i = 0; i < 64; ++i) s.release();
-    a.join();
-    CHECK(calls.wakes() == 1);
-    CHECK(s.value() == 63);
-    CHECK(s.waiting() == 0);
-  }
-
   TEST_CASE("a waiter that finds others registered yields its CPU at most max_yields times, then sleeps") {
     // Nobody registered: the first waiter pauses (spin steps) and never yields. With it asleep,
     // the second yields (seam::yield_cpu) instead of spinning, a bounded number of times.
@@ -260,18 +245,27 @@ TEST_SUITE("futex syscalls") {
     CHECK(seam::futex_wake(*word, 1, seam::scope::process_private) == 0);
   }
 
-  TEST_CASE("release(n) wakes n sleepers with one syscall") {
-    constexpr int n = 4;
-    counting_semaphore<> s{0};
-    futex_calls calls;
-    acquirers a(s, n);
-    REQUIRE(asleep(s, n, calls));
-    s.release(n);
-    a.join();
-    CHECK(a.done() == n);
-    CHECK(calls.wakes() == 1);
-    CHECK(s.value() == 0);
-    CHECK(s.waiting() == 0);
+  TEST_CASE("one syscall wakes what is owed: release(n) for n sleepers, and a burst of releases for one (I3)") {
+    // n sleepers, then `release`: every sleeper finishes after exactly one futex_wake. In the
+    // burst (a producer filling a buffer while its consumer wakes up) the first release finds
+    // one registered thread and no token and wakes it; the 63 after it find a token for every
+    // registered thread already (sleepers <= count): no wake is owed.
+    const auto one_wake = [](int n, auto release) {
+      counting_semaphore<> s{0};
+      futex_calls calls;
+      acquirers a(s, n);
+      REQUIRE(asleep(s, n, calls));
+      release(s);
+      a.join();
+      CHECK(a.done() == n);
+      CHECK(calls.wakes() == 1);
+      CHECK(s.waiting() == 0);
+      return s.value();
+    };
+    CHECK(one_wake(4, [](auto& s) { s.release(4); }) == 0);
+    CHECK(one_wake(1, [](auto& s) {
+            for (int i = 0; i < 64; ++i) s.release();
+          }) == 63);
   }
 
   TEST_CASE("release(n) with more sleepers than n wakes n; the rest sleep on") {

@@ -30,7 +30,8 @@
 //                 (or sleepers == SAT): futex_wake(n), and nothing else: the word is never
 //                 read again. With sleepers <= count every registered thread already has a
 //                 token waiting and is awake or being woken (I3): no system call.
-//     acquire:    CAS count -> count-1 (fast path); if count == 0: spin, then register
+//     acquire:    CAS count -> count-1 (fast path); if count == 0: spin (or, with threads
+//                 already registered, yield the CPU up to seam::max_yields times), then register
 //                 (sleepers+1), futex_wait while the word is exactly that value; take a token
 //                 and deregister in one CAS (count-1, sleepers-1), or on timeout deregister.
 //
