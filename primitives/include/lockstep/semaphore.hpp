@@ -254,13 +254,15 @@ detail::status basic_counting_semaphore<Max, Scope>::take_contended(std::uint32_
   // attempt, the fast path's: it neither spins nor registers nor sleeps.
   if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
   // Phase 1: spin a bounded number of steps while a release is likely imminent: while nobody
-  // is registered, PAUSE steps. Once threads are registered, releases are not keeping up with
-  // the waiters, and on an oversubscribed machine the releaser is likely waiting for a CPU:
-  // yield ours to it, at most max_yields times, then sleep. (A yield or a spin step may barge
-  // ahead of a registered thread; that costs fairness, never a token: I3 does not rely on it.)
+  // is registered, PAUSE steps, every yield_every-th a yield (the releaser may share our CPU).
+  // Once threads are registered, releases are not keeping up with the waiters, and on an
+  // oversubscribed machine the releaser is likely waiting for a CPU: yield ours to it, at most
+  // max_yields times, then sleep. At most max_spins / yield_every + max_yields yields in all.
+  // (A yield or a spin step may barge ahead of a registered thread; that costs fairness, never
+  // a token: I3 does not rely on it.)
   for (int i = 0, yields = 0; i < seam::max_spins; ++i) {
     if (sleepers(cur) == 0)
-      seam::spin_pause();
+      i % seam::yield_every == seam::yield_every - 1 ? seam::yield_cpu() : seam::spin_pause();
     else if (yields++ < seam::max_yields)
       seam::yield_cpu();
     else

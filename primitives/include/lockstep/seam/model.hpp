@@ -203,6 +203,7 @@ inline constexpr int max_spins = 2;
 
 // A yield is a spin step for the model: it orders nothing and only lets others run.
 inline void yield_cpu(site s = site::here()) { rl::yield(1, s.info()); }
+inline constexpr int yield_every = 2;
 inline constexpr int max_yields = 1;
 
 inline std::uint32_t thread_id() { return std::uint32_t(rl::thread_index()) + 1; }
