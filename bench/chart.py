@@ -20,7 +20,8 @@ OURS = "#1f6fb2"
 OURS_ALT = "#53a3e0"
 PEER = "#9a9a9a"
 FLOOR = "#d08c2c"
-LINE_COLOURS = ["#1f6fb2", "#c0392b", "#27ae60", "#8e44ad", "#d08c2c", "#555555"]
+LINE_COLOURS = ["#1f6fb2", "#c0392b", "#27ae60", "#8e44ad", "#d08c2c", "#555555", "#17becf", "#e377c2",
+                "#bcbd22", "#8c564b"]
 
 
 def fmt(v, unit):

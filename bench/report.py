@@ -230,6 +230,113 @@ def sweep_section(sweeps):
     return table(head, rows), data
 
 
+# --- scaling (lockstep_bench_scaling) -------------------------------------------------------------
+
+SCALING_GROUPS = [("scaling_tight", "Locks, empty critical section"),
+                  ("scaling_moderate", "Locks, ~40 ns inside, ~200 ns of private work outside"),
+                  ("bounded_buffer", "Bounded buffer: N/2 producers, N/2 consumers, 64 slots, two counting "
+                                     "semaphores + a mutex (items/s)")]
+
+
+def threads_of(variant):
+    return int(variant.split(":")[1])
+
+
+def scaling_data(runs):
+    """{group: {subject: {threads: {"ops": stat, "fair": stat, "cpu": stat, "csw": stat}}}}, ours first."""
+    data = {}
+    for g, _ in SCALING_GROUPS:
+        subjects = {}
+        for (grp, s, v), reps in runs.items():
+            if grp != g:
+                continue
+            subjects.setdefault(s, {})[threads_of(v)] = {k: stat(reps, f) for k, f in
+                                                          (("ops", "ops_per_s"), ("fair", "fairness"),
+                                                           ("cpu", "cpu_ns_per_op"), ("csw", "csw_per_op"))}
+        data[g] = dict(sorted(subjects.items(), key=lambda kv: not is_ours(kv[0])))
+    return data
+
+
+def scaling_groups(data):
+    """(group, title, {subject: per thread count}, [thread counts]) of each group that ran."""
+    for g, title in SCALING_GROUPS:
+        if data.get(g):
+            yield g, title, data[g], sorted({n for per in data[g].values() for n in per})
+
+
+def scaling_tables(data):
+    """Per group: throughput and fairness by thread count, and the CPU time all threads burn per operation."""
+    out = []
+    for _, title, d, ns_ in scaling_groups(data):
+        head = ["subject \\ threads"] + [str(n) for n in ns_]
+
+        def name(s):
+            return f"**{s}**" if is_ours(s) else s
+        tp = table(head, [[name(s)] + [f"{mops(per[n]['ops']['median'])} ({per[n]['fair']['median']:.2f})"
+                                       if n in per else "" for n in ns_] for s, per in d.items()])
+        cpu = table(head, [[name(s)] + [f"{ns(per[n]['cpu']['median'])} / {per[n]['csw']['median'] * 1e3:.3g} "
+                                        f"/ {per[n]['cpu']['median'] * per[n]['ops']['median'] * 1e-9:.2f}"
+                                        if n in per else "" for n in ns_] for s, per in d.items()])
+        out += [f"### {title}", "", "Throughput (fairness: the slowest thread's count over the fastest's):", "", tp,
+                "", "CPU time of all threads per operation / context switches per 1000 operations / CPUs the threads "
+                "kept busy (CPU time per operation × throughput; with other load on the machine, below its CPU count):",
+                "", cpu, ""]
+    return "\n".join(out)
+
+
+def scaling_targets(data, con=None, con_fairness=None):
+    """Issue 13's targets, each judged on figures of one run."""
+    out = []
+
+    def add(what, measured, met):
+        out.append({"target": what, "measured": measured, "met": met})
+
+    if con and "lockstep::mutex" in con and "futex mutex, no owner" in con:
+        c, u = con["lockstep::mutex"]["median"], con["futex mutex, no owner"]["median"]
+        f = con_fairness["lockstep::mutex"]["median"]
+        add("2 threads contended (pinned): ≥ 0.9× the ownerless futex mutex, fairness ≥ 0.8",
+            f"{mops(c)} vs {mops(u)}: {c / u:.2f}×; fairness {f:.2f}", c >= 0.9 * u and f >= 0.8)
+    ours = "lockstep::mutex"
+    for g in ("scaling_tight", "scaling_moderate"):
+        d = data.get(g, {})
+        if ours not in d:
+            continue
+        for n in (4, 8, 16):
+            if n not in d[ours]:
+                continue
+            me = d[ours][n]
+            peers = {s: per[n] for s, per in d.items() if not is_ours(s) and n in per}
+            best = max(peers, key=lambda s: peers[s]["ops"]["median"])
+            std_f = peers.get("std::mutex", {}).get("fair", {}).get("median", 0)
+            add(f"{g.replace('scaling_', '')}, {n} threads: {ours} ≥ every peer, fairness ≥ std::mutex's",
+                f"{mops(me['ops']['median'])} vs best peer {best} {mops(peers[best]['ops']['median'])}: "
+                f"{me['ops']['median'] / peers[best]['ops']['median']:.2f}×; fairness {me['fair']['median']:.2f} "
+                f"vs {std_f:.2f}",
+                me["ops"]["median"] >= peers[best]["ops"]["median"] and me["fair"]["median"] >= std_f)
+    d = data.get("bounded_buffer", {})
+    mine = "lockstep::counting_semaphore + mutex"
+    rivals = ("std::counting_semaphore + std::mutex", "sem_t + pthread_mutex")
+    for n in (2, 4, 8, 16):
+        if mine not in d or n not in d[mine] or not all(r in d and n in d[r] for r in rivals):
+            continue
+        me = d[mine][n]["ops"]["median"]
+        them = [d[r][n]["ops"]["median"] for r in rivals]
+        add(f"bounded buffer, {n} threads: lockstep ≥ std semaphores + std::mutex and ≥ sem_t + pthread",
+            "; ".join(f"{me / t:.2f}× {r} ({mops(t)})" for r, t in zip(rivals, them)) + f"; lockstep {mops(me)}",
+            all(me >= t for t in them))
+    return out
+
+
+def scaling_chart(meta, data):
+    panels = []
+    for _, title, d, ns_ in scaling_groups(data):
+        series = [(s, [per[n]["ops"]["median"] if n in per else None for n in ns_], is_ours(s)) for s, per in d.items()]
+        panels.append(("line", (f"{title}: throughput, higher is better", [str(n) for n in ns_], series,
+                                f"threads on {meta['cpus']} CPUs", "ops/s")))
+    subtitle = f"{meta['date'][:10]} · {meta['host']} · {meta['cpu']} · {meta['cpus']} vCPUs · median of repetitions"
+    return chart.render("lockstep under contention and oversubscription", subtitle, panels)
+
+
 # --- targets ------------------------------------------------------------------------------------
 
 def targets(unc, con, sem, pp):
@@ -346,6 +453,7 @@ def main():
     ap.add_argument("--main", required=True, help="Google Benchmark JSON of lockstep_bench")
     ap.add_argument("--sweep", nargs="*", default=[], help="JSON of lockstep_bench_spins_<N> (N from the name)")
     ap.add_argument("--fast-path", required=True, help="disassembly of lockstep_bench_fast_path")
+    ap.add_argument("--scaling", help="Google Benchmark JSON of lockstep_bench_scaling (1-16 threads)")
     ap.add_argument("--build", required=True, help="the build directory (for the compiler's name)")
     ap.add_argument("--out", required=True, help="output path without extension")
     ap.add_argument("--seconds", type=float, default=0, help="wall time of the run")
@@ -422,11 +530,27 @@ def main():
           "## Reference", "", ref_md, "",
           "## Fast path of lockstep::mutex (lock+unlock), as compiled", "", "```", fast_path, "```", ""]
 
+    scaling = scaling_data(load_runs(args.scaling)[1]) if args.scaling else {}
+    if scaling:
+        scaling_goals = scaling_targets(scaling, con, fairness)
+        goals += scaling_goals
+        md[md.index("## Reference"):md.index("## Reference")] = [
+            "## Scaling: 1 to 16 threads on the machine's CPUs", "",
+            "lockstep_bench_scaling (bench/scaling.cpp): the threads are not pinned, so above the CPU count "
+            "they are oversubscribed; each figure is the median of its repetitions. Cells: throughput (fairness). "
+            "The CPU table is what waiting costs: all threads' CPU time per operation (spinning shows here, "
+            f"sleeping does not) and context switches per operation. Chart: {os.path.basename(args.out)}-scaling.svg.",
+            "", f"![scaling]({os.path.basename(args.out)}-scaling.svg)", "",
+            table(["target", "measured", "verdict"], [[g["target"], g["measured"], verdict[g["met"]]] for g in scaling_goals]),
+            "", scaling_tables(scaling), ""]
+        with open(args.out + "-scaling.svg", "w") as f:
+            f.write(scaling_chart(meta, scaling))
     summary = {"machine": meta, "repetitions": reps, "targets": goals, "ownership_cost": owner,
                "mutex_uncontended": unc, "mutex_contended": con, "mutex_contended_fairness": fairness,
                "semaphore_uncontended": sem, "pingpong": pp, "mutex_handoff": handoff, "reference": ref,
                "channel_throughput_64B": ch_tp, "channel_roundtrip": ch_rt,
-               "spin_sweep": {str(k): v for k, v in sweep.items()}, "fast_path": fast_path.splitlines()}
+               "spin_sweep": {str(k): v for k, v in sweep.items()}, "fast_path": fast_path.splitlines(),
+               "scaling": {g: {s: {str(n): v for n, v in per.items()} for s, per in d.items()} for g, d in scaling.items()}}
     with open(args.out + ".md", "w") as f:
         f.write("\n".join(md))
     with open(args.out + ".json", "w") as f:

@@ -217,6 +217,22 @@ TEST_SUITE("futex syscalls") {
     CHECK(calls.wakes() == 1);
   }
 
+  TEST_CASE("a waiter yields its CPU a bounded number of times: every yield_every-th spin step, max_yields once others sleep") {
+    // Nobody registered: the first waiter spins max_spins steps, every yield_every-th a yield.
+    // With it asleep, the second yields (seam::yield_cpu) instead of spinning, max_yields times.
+    counting_semaphore<> s{0};
+    futex_calls calls;
+    auto yields0 = seam::yield_calls.load();
+    acquirers first(s, 1);
+    REQUIRE(asleep(s, 1, calls));
+    CHECK(seam::yield_calls.load() - yields0 == std::uint64_t(seam::max_spins / seam::yield_every));
+    yields0 = seam::yield_calls.load();
+    acquirers second(s, 1);
+    REQUIRE(asleep(s, 2, calls));
+    CHECK(seam::yield_calls.load() - yields0 == std::uint64_t(seam::max_yields));
+    s.release(2);
+  }
+
   TEST_CASE("the release's wake may hit memory the woken waiter already unmapped: harmless (I4)") {
     // The window between a release's CAS and its futex_wake cannot be hit on demand, so make the
     // wake it ends with directly: on a process-shared word whose mapping is gone (EFAULT).
@@ -228,18 +244,27 @@ TEST_SUITE("futex syscalls") {
     CHECK(seam::futex_wake(*word, 1, seam::scope::process_private) == 0);
   }
 
-  TEST_CASE("release(n) wakes n sleepers with one syscall") {
-    constexpr int n = 4;
-    counting_semaphore<> s{0};
-    futex_calls calls;
-    acquirers a(s, n);
-    REQUIRE(asleep(s, n, calls));
-    s.release(n);
-    a.join();
-    CHECK(a.done() == n);
-    CHECK(calls.wakes() == 1);
-    CHECK(s.value() == 0);
-    CHECK(s.waiting() == 0);
+  TEST_CASE("one syscall wakes what is owed: release(n) for n sleepers, and a burst of releases for one (I3)") {
+    // n sleepers, then `release`: every sleeper finishes after exactly one futex_wake. In the
+    // burst (a producer filling a buffer while its consumer wakes up) the first release finds
+    // one registered thread and no token and wakes it; the 63 after it find a token for every
+    // registered thread already (sleepers <= count): no wake is owed.
+    const auto one_wake = [](int n, auto release) {
+      counting_semaphore<> s{0};
+      futex_calls calls;
+      acquirers a(s, n);
+      REQUIRE(asleep(s, n, calls));
+      release(s);
+      a.join();
+      CHECK(a.done() == n);
+      CHECK(calls.wakes() == 1);
+      CHECK(s.waiting() == 0);
+      return s.value();
+    };
+    CHECK(one_wake(4, [](auto& s) { s.release(4); }) == 0);
+    CHECK(one_wake(1, [](auto& s) {
+            for (int i = 0; i < 64; ++i) s.release();
+          }) == 63);
   }
 
   TEST_CASE("release(n) with more sleepers than n wakes n; the rest sleep on") {

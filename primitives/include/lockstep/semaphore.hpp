@@ -26,9 +26,12 @@
 //   SAT is reached only with 2^S - 1 registered threads at once (65535 for Max <= 65535; the
 //   default Max), and then only costs a futex_wake per release from then on.
 //
-//     release(n): CAS count -> count+n; if sleepers != 0 (in the value the CAS replaced):
-//                 futex_wake(n), and nothing else: the word is never read again.
-//     acquire:    CAS count -> count-1 (fast path); if count == 0: spin, then register
+//     release(n): CAS count -> count+n; if, in the value the CAS replaced, sleepers > count
+//                 (or sleepers == SAT): futex_wake(n), and nothing else: the word is never
+//                 read again. With sleepers <= count every registered thread already has a
+//                 token waiting and is awake or being woken (I3): no system call.
+//     acquire:    CAS count -> count-1 (fast path); if count == 0: spin (or, with threads
+//                 already registered, yield the CPU up to seam::max_yields times), then register
 //                 (sleepers+1), futex_wait while the word is exactly that value; take a token
 //                 and deregister in one CAS (count-1, sleepers-1), or on timeout deregister.
 //
@@ -45,12 +48,18 @@
 //                    which threads the saturated field still counts).
 //   I3 (no lost      A thread sleeps only in futex_wait(word, v) where v has count 0 and
 //       wake-up)     counts it among sleepers (its own registration, I2). The kernel compares
-//                    and queues atomically with respect to FUTEX_WAKE, so a thread is asleep
-//                    only while every release after its compare finds sleepers != 0 and wakes
-//                    up to n. A woken thread re-reads the word: it takes a token, or sleeps
-//                    again on a count of 0, or (deadline passed, count 0) deregisters. So
-//                    every token a release makes either is taken or has a sleeper awake to
-//                    take it; docs/semaphore.md has the argument.
+//                    and queues atomically with respect to FUTEX_WAKE. Below SAT, with k
+//                    registered threads, count c, q threads asleep and p wake-ups released but
+//                    not yet made: q - p <= max(0, k - c), "the sleepers no wake-up covers are
+//                    at most the registered threads no token covers". A release that finds
+//                    k > c wakes up to n (p += n, the bound shrinks by at most n); one that
+//                    finds k <= c finds every sleeper covered already; taking, registering
+//                    and deregistering keep the bound, and a thread falls asleep only on
+//                    c = 0. At SAT every release wakes. So while count > 0, not every
+//                    registered thread is asleep uncovered: a woken thread re-reads the word
+//                    and takes a token, or sleeps again on a count of 0, or (deadline passed,
+//                    count 0) deregisters. Every token a release makes either is taken or has
+//                    a registered thread awake to take it; docs/semaphore.md has the argument.
 //   I4 (one          A release reads the word only through its CAS, and after it only passes
 //       decision)    the word's address to futex_wake, as that CAS's result decided. A waiter
 //                    woken by that CAS may already have returned and destroyed the semaphore
@@ -225,11 +234,20 @@ class basic_counting_semaphore {
                                             seam::mutant("semaphore.release_relaxed") ? order::relaxed : order::release,
                                             order::relaxed));
     // By I4, from here on only what the CAS returned (cur) decides, and only the address is used:
-    // a sleeper that registered after an earlier read is in cur (I3).
+    // a sleeper that registered after an earlier read is in cur (I3). By I3 a wake-up is owed
+    // only while more threads are registered than tokens were there for them; at SAT nobody
+    // can tell, so every release wakes.
     const std::uint32_t replaced = seam::mutant("semaphore.wake_decided_before_cas") ? first : cur;
-    if (sleepers(replaced) != 0 && (!seam::mutant("semaphore.wake_only_from_zero") || count(replaced) == 0)) [[unlikely]]
+    if (wake_owed(replaced, std::uint32_t(n))) [[unlikely]]
       wake(word_, int(n));
     return status::ok;
+  }
+
+  // Whether a release of n that replaced the value w must wake (I3).
+  static bool wake_owed(std::uint32_t w, std::uint32_t n) noexcept {
+    if (seam::mutant("semaphore.wake_only_from_zero")) return sleepers(w) != 0 && count(w) == 0;
+    if (sleepers(w) == sat && !seam::mutant("semaphore.saturated_compares_count")) return true;
+    return sleepers(w) > count(w) + (seam::mutant("semaphore.wake_compares_new_count") ? n : 0);
   }
 
   [[gnu::cold, gnu::noinline]] status take_contended(std::uint32_t cur, seam::deadline d) noexcept;
@@ -245,10 +263,20 @@ detail::status basic_counting_semaphore<Max, Scope>::take_contended(std::uint32_
   // A due deadline (deadline.hpp D1: a timeout <= 0, a point already past) has had its one
   // attempt, the fast path's: it neither spins nor registers nor sleeps.
   if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
-  // Phase 1: spin a bounded number of steps while a release is likely imminent. Only while
-  // nobody is registered: once a thread sleeps, spinning would barge ahead of it.
-  for (int i = 0; i < seam::max_spins && sleepers(cur) == 0; ++i) {
-    seam::spin_pause();
+  // Phase 1: spin a bounded number of steps while a release is likely imminent: while nobody
+  // is registered, PAUSE steps, every yield_every-th a yield (the releaser may share our CPU).
+  // Once threads are registered, releases are not keeping up with the waiters, and on an
+  // oversubscribed machine the releaser is likely waiting for a CPU: yield ours to it, at most
+  // max_yields times, then sleep. At most max_spins / yield_every + max_yields yields in all.
+  // (A yield or a spin step may barge ahead of a registered thread; that costs fairness, never
+  // a token: I3 does not rely on it.)
+  for (int i = 0, yields = 0; i < seam::max_spins; ++i) {
+    if (sleepers(cur) == 0)
+      i % seam::yield_every == seam::yield_every - 1 ? seam::yield_cpu() : seam::spin_pause();
+    else if (yields++ < seam::max_yields)
+      seam::yield_cpu();
+    else
+      break;
     cur = word_.load(order::relaxed);
     if (try_take(cur)) return status::ok;
   }

@@ -31,6 +31,7 @@
 
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -138,6 +139,7 @@ inline constexpr bool counts_futex_calls = true;
 inline std::atomic<std::uint64_t> futex_wait_calls{0};
 inline std::atomic<std::uint64_t> futex_wake_calls{0};
 inline std::atomic<std::uint64_t> spin_steps{0};
+inline std::atomic<std::uint64_t> yield_calls{0};
 #define LOCKSTEP_COUNT(counter) ::lockstep::seam::counter.fetch_add(1, std::memory_order_relaxed)
 #else
 inline constexpr bool counts_futex_calls = false;
@@ -218,6 +220,22 @@ inline constexpr int max_spins = LOCKSTEP_MAX_SPINS;
 #else
 inline constexpr int max_spins = 300;
 #endif
+
+// Gives this thread's CPU to another runnable thread, if there is one (sched_yield(2); it
+// returns at once when there is none). A spinning semaphore waiter yields every yield_every-th
+// step instead of pausing: if the thread that will release shares its CPU (more runnable
+// threads than CPUs), it runs after 0.8 us instead of after the whole 7.5 us window, which the
+// waiter would only have burnt. A waiter that finds other waiters already registered yields,
+// at most max_yields times, instead of spinning: releases are not keeping up, which on an
+// oversubscribed machine means the releaser is waiting for a CPU, and a yield hands it ours for
+// one system call where sleeping costs a futex wait, two context switches and the releaser's
+// futex wake (docs/performance.md, "Scaling").
+inline void yield_cpu() noexcept {
+  LOCKSTEP_COUNT(yield_calls);
+  ::sched_yield();
+}
+inline constexpr int yield_every = 32;
+inline constexpr int max_yields = 8;
 
 // --- thread identity ---------------------------------------------------------------------------
 // thread_id() is the kernel tid, read once per thread with gettid(2) and then cached. A fork

@@ -204,6 +204,11 @@ inline void spin_pause(site s = site::here()) { rl::yield(1, s.info()); }
 // keep both outcomes of the spin phase (won while spinning / went to sleep) reachable.
 inline constexpr int max_spins = 2;
 
+// A yield is a spin step for the model: it orders nothing and only lets others run.
+inline void yield_cpu(site s = site::here()) { rl::yield(1, s.info()); }
+inline constexpr int yield_every = 2;
+inline constexpr int max_yields = 1;
+
 inline std::uint32_t thread_id() { return std::uint32_t(rl::thread_index()) + 1; }
 
 // --- robust ownership, modelled (seam/linux.hpp R1..R4) -------------------------------------------
