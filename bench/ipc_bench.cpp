@@ -10,6 +10,8 @@
 //                                      (the other side is asleep: its wake-up is in the sample)
 //   ipc_scaling/<peer>/<N> producers   N = 1, 2, 4 producer processes into one consumer, 64 B
 //   ipc_idle/<peer>                    a receiver blocked on an empty queue for 330 ms: cpu_percent
+//   ipc_priorities/<queue>             the message queues' 64 B throughput with priorities 1..8
+//                                      mixed (i * 5 % 8 + 1), lockstep against POSIX mq and Boost
 //
 // Capacity: POSIX mq, lockstep::ipc::message_queue and Boost's queue at fs.mqueue.msg_max messages
 // (10 here, never raised: the same depth for all three); the shared-memory rings (channel,
@@ -76,6 +78,15 @@ void memcpy_ceiling(benchmark::State& state, std::size_t size) {
   state.SetBytesProcessed(std::int64_t(state.iterations()) * std::int64_t(size));
 }
 
+unsigned mixed(std::uint64_t i) { return unsigned(i * 5 % 8); }
+
+template <class Peer>
+void add_priorities() {
+  const shape s{64, depth_for<Peer>(64)};
+  add_timed("ipc_priorities/" + std::string(Peer::label),
+            [s](benchmark::State& st) { throughput<Peer>(st, s, stream_window, mixed); });
+}
+
 const bool registered = [] {
   add_peer<channel_peer<false>>();
   add_peer<channel_peer<true>>();
@@ -88,6 +99,9 @@ const bool registered = [] {
   add_peer<posix_mq_peer>();
   add_peer<sysv_msgq_peer>();
   add_peer<boost_mq_peer>();
+  add_priorities<lockstep_mq_peer>();
+  add_priorities<posix_mq_peer>();
+  add_priorities<boost_mq_peer>();
   for (std::size_t size : sizes)
     add("ipc_memcpy/" + size_name(size), [size](benchmark::State& st) { memcpy_ceiling(st, size); });
   return true;

@@ -210,8 +210,12 @@ bool unavailable(benchmark::State& state, const shape& s) {
 // reports its end, its count and its CPU time through a pipe). Counters: msgs_per_s, bytes_per_s,
 // sender_cpu_ns and receiver_cpu_ns (CPU time per message of each side: on a machine shared
 // with other jobs the wall clock measures them too, CPU time only the transport).
+//
+// With `prio` (peers with send(seq, priority): the message queues), message i goes at priority
+// prio(i) and quit at the lowest, 0, behind everything still queued; the receiver then checks
+// the count only, as the order is the priorities'.
 template <class Peer>
-void throughput(benchmark::State& state, shape s, clock::duration win) {
+void throughput(benchmark::State& state, shape s, clock::duration win, unsigned (*prio)(std::uint64_t) = nullptr) {
   if (unavailable<Peer>(state, s)) return;
   const cpu_pin here(0);
   for (auto _ : state) {
@@ -223,7 +227,7 @@ void throughput(benchmark::State& state, shape s, clock::duration win) {
       const double c0 = thread_cpu_ns();
       std::uint64_t n = 0;
       for (std::uint64_t seq; (seq = mine.receive()) != quit; ++n)
-        if (seq != n) die("a message out of order", EPROTO);
+        if (seq != n && prio == nullptr) die("a message out of order", EPROTO);
       const double cpu = thread_cpu_ns() - c0;
       done.put(n);
       done.put(cpu);
@@ -233,7 +237,15 @@ void throughput(benchmark::State& state, shape s, clock::duration win) {
     const auto end = t0 + win;
     std::uint64_t i = 0;
     do {
-      for (int k = 0; k < 16; ++k) q.send(i++);
+      for (int k = 0; k < 16; ++k, ++i) {
+        if constexpr (requires { q.send(i, 0u); }) {
+          if (prio != nullptr) {
+            q.send(i, prio(i) + 1);
+            continue;
+          }
+        }
+        q.send(i);
+      }
     } while (clock::now() < end);
     q.send(quit);
     const double sender_cpu = thread_cpu_ns() - c0;

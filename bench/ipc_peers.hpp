@@ -14,7 +14,8 @@
 //   lockstep::ipc::channel in place   reserve + commit / receive_in_place + release: the producer
 //                               writes every byte into the slot, the consumer reads every cache
 //                               line of it where it lies
-//   lockstep::ipc::message_queue      send / receive at priority 0
+//   lockstep::ipc::message_queue      send / receive at priority 0 (and mixed priorities, with
+//                               POSIX mq and Boost's queue)
 //   floor: busy-polled SPSC ring      one producer, one consumer, two atomic cursors, no lock, no
 //                               sleep: both sides poll (what no blocking channel can beat)
 //
@@ -170,8 +171,8 @@ struct posix_mq_peer {
     ::mq_close(q);
     if (owner) removals::remove(name);
   }
-  void send(std::uint64_t seq) {
-    if (::mq_send(q, reinterpret_cast<const char*>(m.stamp(seq)), m.size(), 0) != 0) die("mq_send", errno);
+  void send(std::uint64_t seq, unsigned prio = 0) {
+    if (::mq_send(q, reinterpret_cast<const char*>(m.stamp(seq)), m.size(), prio) != 0) die("mq_send", errno);
   }
   std::uint64_t receive() {
     if (::mq_receive(q, reinterpret_cast<char*>(m.data()), m.size(), nullptr) != static_cast<ssize_t>(m.size()))
@@ -257,11 +258,11 @@ struct named_queue {
   }
 };
 
-// A queue with Boost's calls (priority 0).
+// A queue with Boost's calls (priority 0 unless given).
 template <class Q, class CreateOnly, class OpenOnly>
 struct priority_queue_peer : named_queue<Q, CreateOnly, OpenOnly> {
   using priority_queue_peer::named_queue::named_queue;
-  void send(std::uint64_t seq) { this->q->send(this->m.stamp(seq), this->m.size(), 0); }
+  void send(std::uint64_t seq, unsigned prio = 0) { this->q->send(this->m.stamp(seq), this->m.size(), prio); }
   std::uint64_t receive() {
     typename Q::size_type n = 0;
     unsigned prio = 0;

@@ -3,7 +3,8 @@ lockstep_bench_ipc, bench/ipc_bench.cpp) as Markdown tables, chart panels, data 
 targets with their verdicts; bench/report.py puts them into bench/results/<date>-<host>.*.
 
 Names are "<group>/<subject>/<variant>": ipc_throughput/<peer>/<size>, ipc_roundtrip/<peer>/
-{active,asleep}, ipc_scaling/<peer>/<N> producers, ipc_idle/<peer>, ipc_memcpy/<size>. A figure a
+{active,asleep}, ipc_scaling/<peer>/<N> producers, ipc_idle/<peer>, ipc_priorities/<queue>,
+ipc_memcpy/<size>. A figure a
 peer cannot produce is a skipped benchmark whose message starts with "n/a: "; its cell says so.
 Every figure is the median of the repetitions with the fastest and slowest as its spread; every
 ratio compares two figures of the same run.
@@ -145,6 +146,15 @@ def build(path):
         data["idle"][s] = st
         idle_rows.append([name(s), cell(st, pct)])
 
+    pr_rows = []
+    for s in subjects(runs, "ipc_priorities"):
+        run = get(("ipc_priorities", s, ""))
+        st = stat(run, "msgs_per_s")
+        data.setdefault("priorities", {})[s] = st
+        tx, rx = stat(run, "sender_cpu_ns"), stat(run, "receiver_cpu_ns")
+        pr_rows.append([name(s), run["capacity"], cell(st, rate, run["na"]),
+                        f"{ns(tx['median'])} / {ns(rx['median'])}" if tx else "n/a"])
+
     goals = targets(data)
     md = ["## IPC between two processes", "",
           "lockstep_bench_ipc (bench/ipc_bench.cpp): two processes (fork), one figure per peer, all in "
@@ -170,6 +180,10 @@ def build(path):
           "64 B messages; N producer processes, not pinned: **2 and 4 producers plus the consumer "
           "oversubscribe the 2 CPUs**, so these rows measure scheduling as much as the queue.", "",
           table(["subject", "1 producer", "2 producers", "4 producers"], sc_rows), "",
+          "### IPC message queues with mixed priorities", "",
+          "64 B, priorities 1-8 mixed (message i at i × 5 mod 8 + 1), otherwise as the one-way "
+          "throughput; the receiver checks the count, not the order.", "",
+          table(["subject", "capacity", "messages/s", "CPU per message (sender / receiver)"], pr_rows), "",
           "### IPC idle blocked receiver", "",
           "A receiver blocked on an empty queue for 330 ms: its CPU time over that time (spin, sleep, "
           "wake-up). A busy-polling design burns a whole core.", "",
