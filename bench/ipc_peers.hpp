@@ -84,23 +84,21 @@ inline void read_lines(const std::byte* p, std::size_t n) {
 
 // --- file-descriptor peers: made before the fork, inherited; nothing named --------------------
 
-inline void write_all(int fd, const unsigned char* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t k = ::write(fd, p, n);
+// Repeats io(offset, left), a read(2) or write(2) of the rest, until all n bytes are done.
+template <class Io>
+void all_bytes(Io io, std::size_t n, const char* what) {
+  for (std::size_t done = 0; done < n;) {
+    const ssize_t k = io(done, n - done);
     if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) die("write", k == 0 ? EPIPE : errno);
-    p += k;
-    n -= std::size_t(k);
+    if (k <= 0) die(what, k == 0 ? EPIPE : errno);
+    done += std::size_t(k);
   }
 }
+inline void write_all(int fd, const unsigned char* p, std::size_t n) {
+  all_bytes([&](std::size_t at, std::size_t left) { return ::write(fd, p + at, left); }, n, "write");
+}
 inline void read_all(int fd, unsigned char* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t k = ::read(fd, p, n);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) die("read", k == 0 ? EPIPE : errno);
-    p += k;
-    n -= std::size_t(k);
-  }
+  all_bytes([&](std::size_t at, std::size_t left) { return ::read(fd, p + at, left); }, n, "read");
 }
 
 // Kind: 0 pipe, 1 stream socket pair, 2 seqpacket socket pair. fd[1] is written, fd[0] read.

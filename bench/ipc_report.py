@@ -10,8 +10,9 @@ Every figure is the median of the repetitions with the fastest and slowest as it
 ratio compares two figures of the same run.
 """
 
-import json
 import statistics
+
+import gbench
 
 SIZES = ["64 B", "1 KiB", "16 KiB"]
 CHANNEL = "lockstep::ipc::channel"
@@ -22,22 +23,15 @@ FLOOR = "floor: busy-polled SPSC ring"
 
 def load(path):
     """{(group, subject, variant): {"reps": [...], "na": why or None, "capacity": label}}"""
-    with open(path) as f:
-        doc = json.load(f)
     runs = {}
-    for b in doc["benchmarks"]:
-        if b.get("run_type") != "iteration":
-            continue
-        parts = [p for p in b["run_name"].split("/") if not p.startswith("iterations:") and p != "manual_time"]
-        key = (parts[0], parts[1], "/".join(parts[2:]))
+    for key, b in gbench.iterations(path)[1]:
         r = runs.setdefault(key, {"reps": [], "na": None, "capacity": b.get("label", "")})
-        if b.get("error_occurred"):
-            msg = b.get("error_message", "")
-            if not msg.startswith("n/a: "):
-                raise SystemExit(f"ipc_report: {b['name']} failed: {msg}")
-            r["na"] = msg[5:]
-        else:
+        if not b.get("error_occurred"):
             r["reps"].append(b)
+        elif b.get("error_message", "").startswith("n/a: "):
+            r["na"] = b["error_message"][5:]
+        else:
+            raise SystemExit(f"ipc_report: {b['name']} failed: {b.get('error_message')}")
     return runs
 
 
@@ -156,9 +150,10 @@ def build(path):
                         f"{ns(tx['median'])} / {ns(rx['median'])}" if tx else "n/a"])
 
     goals = targets(data)
+    reps = max((len(r["reps"]) for r in runs.values()), default=0)
     md = ["## IPC between two processes", "",
-          "lockstep_bench_ipc (bench/ipc_bench.cpp): two processes (fork), one figure per peer, all in "
-          "this run. Capacity: POSIX mq, lockstep's and Boost's queues at fs.mqueue.msg_max messages "
+          f"lockstep_bench_ipc (bench/ipc_bench.cpp): two processes (fork), one figure per peer, all in "
+          f"this run, {reps} repetitions per figure (median; spread: fastest – slowest). Capacity: POSIX mq, lockstep's and Boost's queues at fs.mqueue.msg_max messages "
           "(never raised); the shared-memory rings at 64 KiB of messages (at least 8), like a pipe; "
           "pipes, sockets and SysV msgq at the kernel's defaults. \"in place\": the producer writes every "
           "byte into the reserved slot, the consumer reads every cache line where it lies; every other "

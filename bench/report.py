@@ -22,6 +22,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chart  # noqa: E402
+import gbench  # noqa: E402
 import ipc_report  # noqa: E402
 
 US = 1e3  # ns per microsecond
@@ -31,18 +32,13 @@ US = 1e3  # ns per microsecond
 
 def load_runs(path):
     """{(group, subject, variant): [repetition dict, ...]} from a Google Benchmark JSON file."""
-    with open(path) as f:
-        doc = json.load(f)
+    context, reps = gbench.iterations(path)
     runs = {}
-    for b in doc["benchmarks"]:
-        if b.get("run_type") != "iteration":
-            continue
+    for key, b in reps:
         if b.get("error_occurred"):
             sys.exit(f"report: {b['name']} failed: {b.get('error_message')}")
-        parts = [p for p in b["run_name"].split("/") if not p.startswith("iterations:") and p != "manual_time"]
-        key = (parts[0], parts[1], "/".join(parts[2:]))
         runs.setdefault(key, []).append(b)
-    return doc["context"], runs
+    return context, runs
 
 
 def stat(reps, field):

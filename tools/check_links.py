@@ -3,8 +3,8 @@
 
     tools/check_links.py docs/claims.md [more.md ...]
 
-For each [text](target) outside code fences and inline code, with a target that is not a URL:
-  - the file (or directory) exists, relative to the Markdown file;
+For each [text](target) and ![image](target) outside code fences, with a target that is not a URL:
+  - the path is relative, and the file (or directory) exists, relative to the Markdown file;
   - #Lnn or #Lnn-Lmm: the file has at least that many lines;
   - any other #anchor: the file is Markdown and one of its headings has that GitHub-style slug
     (lower case; characters other than letters, digits, spaces, '-' and '_' dropped; spaces to
@@ -19,7 +19,7 @@ import os
 import re
 import sys
 
-LINK = re.compile(r"(?<!!)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^()\s]+)\)")
+LINK = re.compile(r"\[((?:[^\[\]]|\[[^\]]*\])*)\]\(([^()\s]+)\)")
 FENCE = re.compile(r"^\s*(```|~~~)")
 
 
@@ -70,6 +70,9 @@ def check(md):
             count += 1
             where = f"{md}:{lineno}: [{text}]({target})"
             path, _, anchor = target.partition("#")
+            if path.startswith("/"):  # on GitHub that is the site's root, not this repository's
+                errors.append(f"{where}: absolute path: link relative to the Markdown file")
+                continue
             full = os.path.normpath(os.path.join(here, path)) if path else os.path.abspath(md)
             if not os.path.exists(full):
                 errors.append(f"{where}: no such file {os.path.relpath(full)}")
