@@ -38,7 +38,10 @@
 namespace lockstep_bench::ipc {
 
 inline constexpr std::uint64_t quit = ~std::uint64_t{0};  // a sender's last message
-inline constexpr unsigned stall = 60;                      // seconds a repetition may take
+// Seconds a repetition may take: each normally ends within half a second, so a repetition still
+// running after `stall` has lost its peer (a forked process that died while this one waits on a
+// full or empty queue): SIGALRM ends the run, removing every named object.
+inline constexpr unsigned stall = 10;
 
 struct shape {
   std::size_t size;  // bytes per message (>= 8: the sequence number)
