@@ -258,9 +258,10 @@ def panels(d):
         note = ("n/a: " + ", ".join(na)) if na else ""
         if rows:
             out.append(("bar", (f"IPC one-way throughput, {size} messages: higher is better", rows, "ops/s", note)))
-    for q, what in (("p50", "median"), ("p99", "99th percentile")):
-        rows = [(s, v["active"][q]["median"], v["active"][q]["min"], v["active"][q]["max"], kind(s))
-                for s, v in d["roundtrip"].items() if v["active"][q]]
+    for mode, q, what in (("active", "p50", "both sides active: median"), ("active", "p99", "both sides active: 99th percentile"),
+                          ("asleep", "p50", "the other side asleep (its wake-up included): median")):
+        rows = [(s, v[mode][q]["median"], v[mode][q]["min"], v[mode][q]["max"], kind(s))
+                for s, v in d["roundtrip"].items() if v[mode][q]]
         if rows:
-            out.append(("bar", (f"IPC round trip 64 B, both sides active: {what}, lower is better", rows, "ns")))
+            out.append(("bar", (f"IPC round trip 64 B, {what}, lower is better", rows, "ns")))
     return out
