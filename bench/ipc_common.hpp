@@ -5,10 +5,13 @@
 // A peer type P is one kind of queue behind the same calls:
 //   static constexpr const char* label;                 the subject's name in the report
 //   static const char* cannot(const shape&);            why it cannot run this shape, or nullptr
+//   static std::string capacity(const shape&);          what it holds, for the figure's label
 //   P(const std::string& name, const shape&)            creates it (the benchmark process, before forking)
 //   P(opener, const P& created)                         opens it in a forked process
 //   void send(std::uint64_t seq)       one message of shape.size bytes that begins with seq
 //   std::uint64_t receive()            the next message's seq (the receiver reads the whole message)
+//   optional: void send(std::uint64_t seq, unsigned priority)   (the message queues)
+//   optional: static constexpr bool one_producer = true         (scaling skips it beyond 1)
 // shape: message size in bytes and depth (messages the queue holds, for the peers that have one).
 //
 // Failures: a peer that cannot be set up, a call that fails, a message out of order, a forked
