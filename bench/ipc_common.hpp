@@ -1,20 +1,23 @@
-// bench/ipc_common.hpp: what the two-process IPC benchmarks share (channel_bench.cpp,
-// message_queue_bench.cpp): the kernel's POSIX mq depth, unique names, removal of every IPC
-// object even when a run fails, the forked peer process, POSIX mq as a peer, and the two
-// measurements, one-way throughput and ping-pong round trip, over any peer.
+// bench/ipc_common.hpp: the two-process IPC benchmarks' plumbing (bench/ipc_bench.cpp, peers in
+// bench/ipc_peers.hpp): unique names, removal of every IPC object even when a run fails, the
+// forked peer processes, and the five measurements over any peer.
 //
 // A peer type P is one kind of queue behind the same calls:
-//   static constexpr const char* label;   the subject's name in the report
-//   P(const std::string& name, long depth) creates it (the benchmark process, before the fork)
-//   P(opener, const P& created)            opens it in the forked process
-//   void send(std::uint64_t seq, unsigned prio)   one message of msg_size bytes that begins with seq
-//   std::uint64_t receive()                        the next message's seq
-// Both processes are pinned to CPUs of their own (common.hpp cpu_pin).
+//   static constexpr const char* label;                 the subject's name in the report
+//   static const char* cannot(const shape&);            why it cannot run this shape, or nullptr
+//   static std::string capacity(const shape&);          what it holds, for the figure's label
+//   P(const std::string& name, const shape&)            creates it (the benchmark process, before forking)
+//   P(opener, const P& created)                         opens it in a forked process
+//   void send(std::uint64_t seq)       one message of shape.size bytes that begins with seq
+//   std::uint64_t receive()            the next message's seq (the receiver reads the whole message)
+//   optional: void send(std::uint64_t seq, unsigned priority)   (the message queues)
+//   optional: static constexpr bool one_producer = true         (scaling skips it beyond 1)
+// shape: message size in bytes and depth (messages the queue holds, for the peers that have one).
 //
-// Failures: a peer that cannot be set up, a call that fails, a forked peer that dies or a run
-// that hangs (no repetition ends within `stall`) ends the run with a message; every named IPC
-// object it created is removed first (at exit, on SIGINT/SIGTERM/SIGHUP/SIGABRT/SIGALRM), and
-// the forked peer dies with it (PR_SET_PDEATHSIG).
+// Failures: a peer that cannot be set up, a call that fails, a message out of order, a forked
+// peer that dies or a run that hangs (no repetition ends within `stall`) ends the run with a
+// message; every named IPC object it created is removed first (at exit, on
+// SIGINT/SIGTERM/SIGHUP/SIGABRT/SIGALRM), and the forked peers die with it (PR_SET_PDEATHSIG).
 #pragma once
 
 #include "common.hpp"
@@ -25,36 +28,45 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
-#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <mqueue.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 namespace lockstep_bench::ipc {
 
-inline constexpr std::size_t msg_size = 64;
-inline constexpr std::uint64_t quit = ~std::uint64_t{0};  // the round trip's last message
-inline constexpr unsigned stall = 60;                      // seconds a repetition may take
+inline constexpr std::uint64_t quit = ~std::uint64_t{0};  // a sender's last message
+// Seconds a repetition may take: each normally ends within half a second, so a repetition still
+// running after `stall` has lost its peer (a forked process that died while this one waits on a
+// full or empty queue): SIGALRM ends the run, removing every named object.
+inline constexpr unsigned stall = 10;
 
-// fs.mqueue.msg_max: the deepest POSIX mq an unprivileged process may create (10 by default).
-// Read, never changed.
-inline long kernel_mq_depth() {
-  std::ifstream in("/proc/sys/fs/mqueue/msg_max");
-  long v = 10;
-  if (!(in >> v) || v <= 0) v = 10;
+struct shape {
+  std::size_t size;  // bytes per message (>= 8: the sequence number)
+  long depth;        // messages the queue holds
+};
+
+// A /proc/sys value (fs.mqueue.msg_max, kernel.msgmax, ...): read, never changed.
+inline long kernel_limit(const char* path, long fallback) {
+  std::ifstream in(path);
+  long v = fallback;
+  if (!(in >> v) || v <= 0) v = fallback;
   return v;
 }
+// fs.mqueue.msg_max: the deepest POSIX mq an unprivileged process may create (10 by default).
+inline long kernel_mq_depth() { return kernel_limit("/proc/sys/fs/mqueue/msg_max", 10); }
 
-inline std::string unique(const char* tag) { return std::string("lockstep-bench-") + tag + "-" + std::to_string(::getpid()); }
+inline std::string unique(const char* tag) {
+  static unsigned n = 0;
+  return std::string("lockstep-bench-") + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+}
 
-struct opener {};  // tag: the peer constructor that opens, in the forked process
+struct opener {};  // tag: the peer constructor that opens, in a forked process
 
 // --- removal of every named object, whatever happens -------------------------------------------
 
@@ -120,23 +132,24 @@ class removals {
   }
 };
 
-// Adapters for removals::add: the removal calls of each kind, by the name it was created with.
-inline int unlink_mq(const char* name) { return ::mq_unlink(name); }
+// --- the forked peers --------------------------------------------------------------------------
 
-// --- the forked peer ---------------------------------------------------------------------------
-
-// Forks the other process, pinned to the second CPU; it runs fn() and leaves with _exit(0).
-// It dies with the benchmark process (PR_SET_PDEATHSIG) if that ends first.
+// Forks a process that runs fn() and leaves with _exit(0), pinned to the second CPU unless
+// pin is false. It dies with the benchmark process (PR_SET_PDEATHSIG) if that ends first.
 template <class Fn>
-pid_t fork_peer(Fn fn) {
+pid_t fork_peer(Fn fn, bool pin = true) {
   std::fflush(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) die("fork", errno);
   if (pid == 0) {
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(126);
-    const cpu_pin there(1);
-    fn();
+    if (pin) {
+      const cpu_pin there(1);
+      fn();
+    } else {
+      fn();
+    }
     ::_exit(0);
   }
   return pid;
@@ -146,171 +159,236 @@ inline void reap(pid_t pid) {
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("the peer process failed", ECHILD);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) die("a peer process failed", ECHILD);
 }
 
-// --- messages ----------------------------------------------------------------------------------
-
-// A msg_size-byte message that begins with its sequence number.
-struct message {
-  unsigned char bytes[msg_size] = {};
-  message() = default;
-  explicit message(std::uint64_t seq) { std::memcpy(bytes, &seq, sizeof seq); }
-  std::uint64_t seq() const {
-    std::uint64_t s;
-    std::memcpy(&s, bytes, sizeof s);
-    return s;
+// A pipe that carries a few plain values from a forked process back (or a start signal there).
+struct report_pipe {
+  int fd[2];
+  report_pipe() {
+    if (::pipe(fd) != 0) die("pipe", errno);
+  }
+  ~report_pipe() {
+    ::close(fd[0]);
+    ::close(fd[1]);
+  }
+  report_pipe(const report_pipe&) = delete;
+  report_pipe& operator=(const report_pipe&) = delete;
+  template <class T>
+  void put(const T& v) {
+    if (::write(fd[1], &v, sizeof v) != static_cast<ssize_t>(sizeof v)) die("write", errno);
+  }
+  template <class T>
+  T get() {
+    T v;
+    if (::read(fd[0], &v, sizeof v) != static_cast<ssize_t>(sizeof v)) die("read", errno);
+    return v;
   }
 };
 
-// --- named queues ------------------------------------------------------------------------------
+// The calling thread's CPU time (user + system), in ns.
+inline double thread_cpu_ns() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) * 1e9 + double(t.tv_nsec);
+}
 
-// What every peer named like a Boost.Interprocess queue shares: Q(create_only, name, depth,
-// msg_size) in the benchmark process (any earlier one of the name removed first, and the name
-// registered for removal), Q(open_only, name) in the forked one, Q::remove(name) at the end.
-// A peer derives from it and adds label, send and receive.
-template <class Q, class CreateOnly, class OpenOnly>
-struct named_queue {
-  std::string name;
-  std::unique_ptr<Q> q;
-  bool owner;
-  static int unlink(const char* n) { return Q::remove(n) ? 0 : -1; }
-  named_queue(const std::string& n, long depth) : name(n), owner(true) {
-    Q::remove(n.c_str());
-    q = std::make_unique<Q>(CreateOnly{}, n.c_str(), depth, msg_size);
-    removals::add(unlink, name);
-  }
-  named_queue(opener, const named_queue& created)
-      : name(created.name), q(std::make_unique<Q>(OpenOnly{}, name.c_str())), owner(false) {}
-  named_queue(const named_queue&) = delete;
-  named_queue& operator=(const named_queue&) = delete;
-  ~named_queue() {
-    if (owner) removals::remove(name);
-  }
-};
+// Whether a peer takes one producer only (scaling skips it beyond 1): P::one_producer.
+template <class P>
+constexpr bool single_producer = requires { requires P::one_producer; };
 
-// --- POSIX mq: a peer of every IPC benchmark ---------------------------------------------------
-
-struct posix_mq_peer {
-  static constexpr const char* label = "POSIX mq";
-  std::string name;
-  mqd_t q;
-  bool owner;
-  posix_mq_peer(const std::string& n, long depth) : name("/" + n), owner(true) {
-    ::mq_unlink(name.c_str());
-    mq_attr a{};
-    a.mq_maxmsg = depth;
-    a.mq_msgsize = msg_size;
-    q = ::mq_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600, &a);
-    if (q == static_cast<mqd_t>(-1)) die("mq_open(O_CREAT)", errno);
-    removals::add(unlink_mq, name);
+// Labels the figure with the peer's capacity; a peer that cannot run this shape is skipped with
+// "n/a: <why>", which bench/ipc_report.py prints in the table cell.
+template <class Peer>
+bool unavailable(benchmark::State& state, const shape& s) {
+  state.SetLabel(Peer::capacity(s));
+  if (const char* why = Peer::cannot(s)) {
+    state.SkipWithError((std::string("n/a: ") + why).c_str());
+    return true;
   }
-  posix_mq_peer(opener, const posix_mq_peer& created) : name(created.name), owner(false) {
-    q = ::mq_open(name.c_str(), O_RDWR);
-    if (q == static_cast<mqd_t>(-1)) die("mq_open", errno);
-  }
-  posix_mq_peer(const posix_mq_peer&) = delete;
-  posix_mq_peer& operator=(const posix_mq_peer&) = delete;
-  ~posix_mq_peer() {
-    ::mq_close(q);
-    if (owner) removals::remove(name);
-  }
-  void send(std::uint64_t seq, unsigned prio) {
-    const message m(seq);
-    if (::mq_send(q, reinterpret_cast<const char*>(m.bytes), msg_size, prio) != 0) die("mq_send", errno);
-  }
-  std::uint64_t receive() {
-    message m;
-    unsigned prio;
-    if (::mq_receive(q, reinterpret_cast<char*>(m.bytes), msg_size, &prio) != static_cast<ssize_t>(msg_size))
-      die("mq_receive", errno);
-    return m.seq();
-  }
-};
+  return false;
+}
 
 // --- the measurements --------------------------------------------------------------------------
 
-inline unsigned no_priority(long) { return 0; }
-
-// One-way throughput: this process sends `messages` messages (priority prio(i)), the forked one
-// receives them and checks their order; time per message from the first send to the last
-// receive (the receiver reports its end, and the CPU time it used, through a pipe). Counters
-// msgs_per_s and cpu_ns_per_msg (sender + receiver): on a machine shared with other jobs the
-// wall clock measures them too, CPU time per message measures only the transport.
-inline double thread_cpu_ns() {
-  rusage u{};
-  ::getrusage(RUSAGE_THREAD, &u);
-  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e9 + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e3;
-}
-
+// One-way throughput: this process sends for `win`, then `quit`; the forked one receives and
+// checks the order. Time per message from the first send to the receiver's last receive (it
+// reports its end, its count and its CPU time through a pipe). Counters: msgs_per_s, bytes_per_s,
+// sender_cpu_ns and receiver_cpu_ns (CPU time per message of each side: on a machine shared
+// with other jobs the wall clock measures them too, CPU time only the transport).
+//
+// With `prio` (peers with send(seq, priority): the message queues), message i goes at priority
+// prio(i) and quit at the lowest, 0, behind everything still queued; the receiver then checks
+// the count only, as the order is the priorities'.
 template <class Peer>
-void throughput(benchmark::State& state, long depth, long messages, unsigned (*prio)(long) = no_priority) {
+void throughput(benchmark::State& state, shape s, clock::duration win, unsigned (*prio)(std::uint64_t) = nullptr) {
+  if (unavailable<Peer>(state, s)) return;
   const cpu_pin here(0);
-  const std::string name = unique("tp");
   for (auto _ : state) {
     ::alarm(stall);
-    Peer q(name, depth);
-    int done[2];
-    if (::pipe(done) != 0) die("pipe", errno);
+    Peer q(unique("tp"), s);
+    report_pipe done;
     const pid_t pid = fork_peer([&] {
       Peer mine(opener{}, q);
-      const bool fifo = prio == no_priority;  // with priorities, the order is theirs
       const double c0 = thread_cpu_ns();
-      for (long i = 0; i < messages; ++i)
-        if (mine.receive() != std::uint64_t(i) && fifo) die("a message out of order", EPROTO);
+      std::uint64_t n = 0;
+      for (std::uint64_t seq; (seq = mine.receive()) != quit; ++n)
+        if (seq != n && prio == nullptr) die("a message out of order", EPROTO);
       const double cpu = thread_cpu_ns() - c0;
-      (void)!::write(done[1], &cpu, sizeof cpu);
+      done.put(n);
+      done.put(cpu);
     });
     const double c0 = thread_cpu_ns();
     const auto t0 = clock::now();
-    for (long i = 0; i < messages; ++i) q.send(std::uint64_t(i), prio(i));
+    const auto end = t0 + win;
+    std::uint64_t i = 0;
+    do {
+      for (int k = 0; k < 16; ++k, ++i) {
+        if constexpr (requires { q.send(i, 0u); }) {
+          if (prio != nullptr) {
+            q.send(i, prio(i) + 1);
+            continue;
+          }
+        }
+        q.send(i);
+      }
+    } while (clock::now() < end);
+    q.send(quit);
     const double sender_cpu = thread_cpu_ns() - c0;
-    double receiver_cpu = 0;
-    if (::read(done[0], &receiver_cpu, sizeof receiver_cpu) != sizeof receiver_cpu) die("read", errno);
+    const auto n = done.get<std::uint64_t>();
+    const auto receiver_cpu = done.get<double>();
     const auto t1 = clock::now();
     reap(pid);
-    ::close(done[0]);
-    ::close(done[1]);
     ::alarm(0);
-    state.SetIterationTime(seconds(t1 - t0) / double(messages));
-    state.counters["msgs_per_s"] = double(messages) / seconds(t1 - t0);
-    state.counters["cpu_ns_per_msg"] = (sender_cpu + receiver_cpu) / double(messages);
+    if (n != i) die("messages were lost", EPROTO);
+    const double secs = seconds(t1 - t0);
+    state.SetIterationTime(secs / double(n));
+    state.counters["msgs_per_s"] = double(n) / secs;
+    state.counters["bytes_per_s"] = double(n) * double(s.size) / secs;
+    state.counters["sender_cpu_ns"] = sender_cpu / double(n);
+    state.counters["receiver_cpu_ns"] = receiver_cpu / double(n);
   }
 }
 
-// Ping-pong: a message there through one queue and back through another, for `window`; one
-// sample per round trip (mean as the time, p50_ns and p99_ns as counters).
+// Ping-pong: a message there through one queue and back through another, for `win`; one
+// sample per round trip (mean as the time, p50_ns and p99_ns as counters). With `pause` > 0
+// this process sleeps that long before each message, so that the other side has gone to sleep
+// (past any spin) and every sample includes its wake-up.
 template <class Peer>
-void roundtrip(benchmark::State& state, long depth) {
+void roundtrip(benchmark::State& state, shape s, clock::duration win, std::chrono::microseconds pause) {
+  if (unavailable<Peer>(state, s)) return;
   const cpu_pin here(0);
-  const std::string ping_name = unique("ping"), pong_name = unique("pong");
   std::vector<double> samples;
   samples.reserve(400'000);
+  const timespec nap{0, long(pause.count()) * 1000};
   for (auto _ : state) {
     ::alarm(stall);
-    Peer ping(ping_name, depth), pong(pong_name, depth);
+    Peer ping(unique("ping"), s), pong(unique("pong"), s);
     const pid_t pid = fork_peer([&] {
       Peer in(opener{}, ping), out(opener{}, pong);
       for (;;) {
         const std::uint64_t seq = in.receive();
         if (seq == quit) return;
-        out.send(seq, 0);
+        out.send(seq);
       }
     });
-    auto last = clock::now();
-    const auto end = last + window;
-    for (std::uint64_t i = 0; last < end; ++i) {
-      ping.send(i, 0);
+    const auto end = clock::now() + win;
+    for (std::uint64_t i = 0;; ++i) {
+      if (pause.count() > 0) ::nanosleep(&nap, nullptr);
+      const auto t0 = clock::now();
+      ping.send(i);
       if (pong.receive() != i) die("the round trip returned another message", EPROTO);
-      const auto now = clock::now();
-      samples.push_back(ns_between(last, now));
-      last = now;
+      const auto t1 = clock::now();
+      samples.push_back(ns_between(t0, t1));
+      if (t1 >= end) break;
     }
-    ping.send(quit, 0);
+    ping.send(quit);
     reap(pid);
     ::alarm(0);
   }
   report_samples(state, samples);
+}
+
+// Scaling: `producers` forked processes (not pinned: with more than one producer they and the
+// consumer oversubscribe 2 CPUs, which is part of the picture) each send for `win` once this
+// process says go, then `quit`; this process receives them all and checks each producer's order
+// (producer id in the top byte of seq). Counter msgs_per_s, all producers together.
+template <class Peer>
+void scaling(benchmark::State& state, shape s, int producers, clock::duration win) {
+  if (unavailable<Peer>(state, s)) return;
+  if (producers > 1 && single_producer<Peer>) {
+    state.SkipWithError("n/a: one producer only (single-producer ring)");
+    return;
+  }
+  for (auto _ : state) {
+    ::alarm(stall);
+    Peer q(unique("scale"), s);
+    report_pipe go;
+    std::vector<pid_t> pids;
+    for (int p = 0; p < producers; ++p)
+      pids.push_back(fork_peer(
+          [&, p] {
+            Peer mine(opener{}, q);
+            (void)go.get<char>();
+            const auto end = clock::now() + win;
+            std::uint64_t i = 0;
+            do {
+              for (int k = 0; k < 16; ++k) mine.send(std::uint64_t(p) << 56 | i++);
+            } while (clock::now() < end);
+            mine.send(quit);
+          },
+          false));
+    const auto t0 = clock::now();
+    for (int p = 0; p < producers; ++p) go.put('g');
+    std::vector<std::uint64_t> next(std::size_t(producers), 0);
+    std::uint64_t n = 0;
+    for (int left = producers; left > 0;) {
+      const std::uint64_t seq = q.receive();
+      if (seq == quit) {
+        --left;
+        continue;
+      }
+      const std::size_t p = seq >> 56;
+      if (p >= next.size() || (seq & ((std::uint64_t{1} << 56) - 1)) != next[p]++) die("a message out of order", EPROTO);
+      ++n;
+    }
+    const auto t1 = clock::now();
+    for (pid_t pid : pids) reap(pid);
+    ::alarm(0);
+    state.SetIterationTime(seconds(t1 - t0) / double(n));
+    state.counters["msgs_per_s"] = double(n) / seconds(t1 - t0);
+  }
+}
+
+// Idle receiver: the forked process blocks in receive() on an empty queue; this process waits
+// `idle`, then sends one message. Counter cpu_percent: the receiver's CPU time from entering
+// receive() to its return (its spin, its sleep, its wake-up), over the idle time.
+template <class Peer>
+void idle_receiver(benchmark::State& state, shape s, clock::duration idle) {
+  if (unavailable<Peer>(state, s)) return;
+  const cpu_pin here(0);
+  for (auto _ : state) {
+    ::alarm(stall);
+    Peer q(unique("idle"), s);
+    report_pipe ready, done;
+    const pid_t pid = fork_peer([&] {
+      Peer mine(opener{}, q);
+      ready.put('r');
+      const double c0 = thread_cpu_ns();
+      if (mine.receive() != 0) die("the idle receiver got another message", EPROTO);
+      done.put(thread_cpu_ns() - c0);
+    });
+    (void)ready.get<char>();
+    const auto t0 = clock::now();
+    std::this_thread::sleep_for(idle);
+    q.send(0);
+    const auto cpu = done.get<double>();
+    const auto t1 = clock::now();
+    reap(pid);
+    ::alarm(0);
+    state.SetIterationTime(seconds(t1 - t0));
+    state.counters["cpu_percent"] = 100.0 * cpu / ns_between(t0, t1);
+  }
 }
 
 }  // namespace lockstep_bench::ipc

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """bench/report.py: turns one tools/bench run into bench/results/<date>-<host>.{md,json,svg}.
 
-Input: the Google Benchmark JSON of the full run (lockstep_bench), the JSON of each spin-sweep
-binary (lockstep_bench_spins_<N>), and the disassembled mutex fast path. Every figure is the
+Input: the Google Benchmark JSON of the full run (lockstep_bench), of the IPC run
+(lockstep_bench_ipc: bench/ipc_report.py makes its tables, targets and chart panels), of each
+spin-sweep binary (lockstep_bench_spins_<N>), and the disassembled mutex fast path. Every figure is the
 median over the repetitions, with the fastest and slowest repetition as its spread, and every
 ratio compares lockstep with a peer measured in the same run.
 
@@ -21,6 +22,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chart  # noqa: E402
+import gbench  # noqa: E402
+import ipc_report  # noqa: E402
 
 US = 1e3  # ns per microsecond
 
@@ -29,18 +32,13 @@ US = 1e3  # ns per microsecond
 
 def load_runs(path):
     """{(group, subject, variant): [repetition dict, ...]} from a Google Benchmark JSON file."""
-    with open(path) as f:
-        doc = json.load(f)
+    context, reps = gbench.iterations(path)
     runs = {}
-    for b in doc["benchmarks"]:
-        if b.get("run_type") != "iteration":
-            continue
+    for key, b in reps:
         if b.get("error_occurred"):
             sys.exit(f"report: {b['name']} failed: {b.get('error_message')}")
-        parts = [p for p in b["run_name"].split("/") if not p.startswith("iterations:") and p != "manual_time"]
-        key = (parts[0], parts[1], "/".join(parts[2:]))
         runs.setdefault(key, []).append(b)
-    return doc["context"], runs
+    return context, runs
 
 
 def stat(reps, field):
@@ -155,53 +153,6 @@ def handoff_section(runs):
                 [[f"**{s}**" if is_ours(s) else s] + [ns(max(data[s][h]["cpu"]["median"], 0)) for h in holds]
                  for s in subjects])
     return lat, cpu, data, holds
-
-
-def ipc_rows(runs, name):
-    """[(label, reps)] of a two-process IPC group, every variant a row of its own, ours first."""
-    rows = [(s + (f" ({v})" if v else ""), reps) for (g, s, v), reps in runs.items() if g == name]
-    return sorted(rows, key=lambda r: not is_ours(r[0]))
-
-
-def ipc_throughput_section(runs, name):
-    """One-way throughput (msgs_per_s) of each subject, and each row against every peer."""
-    rows = ipc_rows(runs, name)
-    stats = {s: stat(reps, "msgs_per_s") for s, reps in rows}
-    peers = [s for s, _ in rows if not is_ours(s)]
-    head = ["subject", "median", "spread (min – max)"] + [f"× {p}" for p in peers]
-    body = [[f"**{s}**" if is_ours(s) else s, mops(st["median"]), spread(st, mops)]
-            + [times(st["median"] / stats[p]["median"]) for p in peers] for s, st in stats.items()]
-    return table(head, body), stats
-
-
-def ipc_roundtrip_section(runs, name):
-    """Ping-pong round trip (p50, p99, mean) of each subject; speed-up over every peer by p50."""
-    rows = ipc_rows(runs, name)
-    stats = {s: {"p50": stat(r, "p50_ns"), "p99": stat(r, "p99_ns"), "mean": stat(r, "real_time")} for s, r in rows}
-    peers = [s for s, _ in rows if not is_ours(s)]
-    head = ["subject", "p50", "p50 spread", "p99", "mean"] + [f"speed-up over {p} (p50)" for p in peers]
-    body = [[f"**{s}**" if is_ours(s) else s, ns(st["p50"]["median"]), spread(st["p50"], ns), ns(st["p99"]["median"]),
-             ns(st["mean"]["median"])] + [times(stats[p]["p50"]["median"] / st["p50"]["median"]) for p in peers]
-            for s, st in stats.items()]
-    return table(head, body), stats
-
-
-def channel_targets(tp, rt):
-    """The channel's design targets (issue 11): >= 10 M msgs/s at 64 B; round trip p50 <= 1 µs."""
-    out = []
-    ours_tp = {s: v["median"] for s, v in tp.items() if is_ours(s)}
-    ours_rt = {s: v["p50"]["median"] for s, v in rt.items() if is_ours(s)}
-    if ours_tp:
-        best = max(ours_tp, key=ours_tp.get)
-        out.append({"target": "channel 64-byte one-way throughput between two processes ≥ 10 M msgs/s",
-                    "measured": "; ".join(f"{s} {mops(v)}" for s, v in ours_tp.items()) + f" (best: {best})",
-                    "met": ours_tp[best] >= 10e6})
-    if ours_rt:
-        best = min(ours_rt, key=ours_rt.get)
-        out.append({"target": "channel ping-pong round trip p50 ≤ 1 µs (both sides active)",
-                    "measured": "; ".join(f"{s} {ns(v)}" for s, v in ours_rt.items()) + f" (best: {best})",
-                    "met": ours_rt[best] <= 1e3})
-    return out
 
 
 def sweep_section(sweeps):
@@ -429,7 +380,7 @@ def bars(stats, field=None):
     return rows
 
 
-def build_chart(meta, unc, con, sem, pp, handoff, holds, ref):
+def build_chart(meta, unc, con, sem, pp, handoff, holds, ref, extra_panels=()):
     panels = [("bar", ("Mutex, uncontended lock+unlock: time per pair, lower is better", bars(unc), "ns")),
               ("bar", ("Mutex, 2 threads on one counter: throughput, higher is better", bars(con), "ops/s")),
               ("bar", ("Semaphore, uncontended release+acquire: lower is better", bars(sem), "ns")),
@@ -441,6 +392,7 @@ def build_chart(meta, unc, con, sem, pp, handoff, holds, ref):
     panels.append(("line", (f"Mutex hand-off: unlock → blocked waiter running (p50); lockstep spins {ns(window)}",
                             [h.replace("hold:", "") for h in holds], series,
                             "how long the waiter had been blocked before the unlock", "ns")))
+    panels += list(extra_panels)
     subtitle = (f"{meta['date'][:10]} · {meta['host']} · {meta['cpu']} · {meta['cpus']} vCPUs · {meta['compiler']} · "
                 f"median of repetitions; blue: lockstep, orange: floor, grey: peers")
     return chart.render("lockstep benchmarks", subtitle, panels)
@@ -452,6 +404,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--main", required=True, help="Google Benchmark JSON of lockstep_bench")
     ap.add_argument("--sweep", nargs="*", default=[], help="JSON of lockstep_bench_spins_<N> (N from the name)")
+    ap.add_argument("--ipc", help="Google Benchmark JSON of lockstep_bench_ipc (bench/ipc_report.py)")
     ap.add_argument("--fast-path", required=True, help="disassembly of lockstep_bench_fast_path")
     ap.add_argument("--scaling", help="Google Benchmark JSON of lockstep_bench_scaling (1-16 threads)")
     ap.add_argument("--build", required=True, help="the build directory (for the compiler's name)")
@@ -481,9 +434,8 @@ def main():
     ho_lat, ho_cpu, handoff, holds = handoff_section(runs)
     ref_md, ref = simple_section(runs, "reference", "real_time", ns, False)
     sweep_md, sweep = sweep_section(sweeps) if sweeps else ("(no sweep in this run)", {})
-    ch_tp_md, ch_tp = ipc_throughput_section(runs, "channel_throughput_64B")
-    ch_rt_md, ch_rt = ipc_roundtrip_section(runs, "channel_roundtrip")
-    goals = targets(unc, con, sem, pp) + channel_targets(ch_tp, ch_rt)
+    ipc = ipc_report.build(args.ipc) if args.ipc else {"md": [], "data": {}, "goals": [], "panels": []}
+    goals = targets(unc, con, sem, pp) + ipc["goals"]
     owner = owner_cost(unc, fast_path)
 
     verdict = {True: "met", False: "**not met**", None: "not measured"}
@@ -515,15 +467,7 @@ def main():
           "the column head. Cells: p50 (p99).", "", ho_lat, "",
           "The waiter's CPU time per hand-off (its thread CPU time over the window, per round; about "
           "0.1-0.2 µs of it is the busy-poll for the next round to start): what the latency costs.", "", ho_cpu, "",
-          "## Channel between two processes (64-byte messages)", "",
-          "One process per CPU (pinned), forked; \"in place\": the producer writes into the reserved "
-          "slot and the consumer reads the message where it lies (reserve/commit, receive_in_place); "
-          "otherwise send/receive copy in and out. POSIX mq runs at the kernel's allowed depth "
-          "(fs.mqueue.msg_max, never raised), the channel at that depth and at depth 1000, the pipe "
-          "at its default 64 KiB. One-way throughput, first send to last receive "
-          "(× columns: this row's throughput over that peer's):", "", ch_tp_md, "",
-          "Ping-pong round trip through two channels (pipes, queues): one sample per round trip, "
-          "including one clock read.", "", ch_rt_md, "",
+          *ipc["md"],
           "## Spin policy sweep (seam::max_spins)", "",
           "The two-thread figures of lockstep again, built with each max_spins value "
           "(lockstep_bench_spins_<N>, fewer repetitions).", "", sweep_md, "",
@@ -548,7 +492,7 @@ def main():
     summary = {"machine": meta, "repetitions": reps, "targets": goals, "ownership_cost": owner,
                "mutex_uncontended": unc, "mutex_contended": con, "mutex_contended_fairness": fairness,
                "semaphore_uncontended": sem, "pingpong": pp, "mutex_handoff": handoff, "reference": ref,
-               "channel_throughput_64B": ch_tp, "channel_roundtrip": ch_rt,
+               "ipc": ipc["data"],
                "spin_sweep": {str(k): v for k, v in sweep.items()}, "fast_path": fast_path.splitlines(),
                "scaling": {g: {s: {str(n): v for n, v in per.items()} for s, per in d.items()} for g, d in scaling.items()}}
     with open(args.out + ".md", "w") as f:
@@ -556,7 +500,7 @@ def main():
     with open(args.out + ".json", "w") as f:
         json.dump(summary, f, indent=1, ensure_ascii=False)
     with open(args.out + ".svg", "w") as f:
-        f.write(build_chart(meta, unc, con, sem, pp, handoff, holds, ref))
+        f.write(build_chart(meta, unc, con, sem, pp, handoff, holds, ref, ipc["panels"]))
     for g in goals:
         print(f"target {verdict[g['met']]:>14}: {g['target']}: {g['measured']}")
 
