@@ -1,10 +1,11 @@
 // bench/handoff.cpp: mutex hand-off latency: how long after the holder's unlock() a thread that
 // is blocked in lock() gets the mutex, as a function of how long it had been waiting.
 //
-// A waiter that is still spinning when the unlock comes sees it after a cache-line transfer; one
-// that has gone to sleep pays a futex wake-up across CPUs (tens of microseconds on a VM). The
-// hold times straddle lockstep's spin window (reference/spin window), so these rows are what the
-// spin policy (seam::max_spins) trades: latency on the left of the window, CPU burnt on the right.
+// A waiter that is still polling when the unlock comes sees it after a cache-line transfer (or,
+// in lockstep's yield phase, after the yield in progress: ~1 us here); one that has gone to sleep
+// pays a futex wake-up across CPUs (tens of microseconds on a VM). The hold times straddle
+// lockstep's polling phase (mutex.hpp S1: ~0.3 us of PAUSEs, then ~10 us of yields), so these
+// rows are what that policy trades: latency on the left, CPU burnt on the right.
 //
 // The waiter's CPU time per hand-off (waiter_cpu_ns: its CLOCK_THREAD_CPUTIME_ID over the window
 // over the rounds) is the price of that latency. It includes the ~0.1-0.2 us per round that the

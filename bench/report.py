@@ -156,28 +156,20 @@ def handoff_section(runs):
 
 
 def sweep_section(sweeps):
-    """sweeps: {spins: runs}. One row per max_spins value: what the spin window buys and costs."""
-    holds = None
+    """sweeps: {spins: runs}. One row per max_spins value: what the semaphore's spin window buys and
+    costs. The mutex does not read max_spins (it polls by its own rule, mutex.hpp S1)."""
     rows, data = [], {}
     for spins in sorted(sweeps):
         runs = sweeps[spins]
-        holds = holds or variants(runs, "mutex_handoff")
-        d = {"window_ns": stat(runs[("reference", "spin window (max_spins steps)", "")], "real_time")["median"],
-             "contended_ops_per_s": stat(runs[("mutex_contended", "lockstep::mutex", "")], "ops_per_s")["median"],
-             "handoff": {h: {"p50": stat(runs[("mutex_handoff", "lockstep::mutex", h)], "p50_ns")["median"],
-                             "cpu": stat(runs[("mutex_handoff", "lockstep::mutex", h)], "waiter_cpu_ns")["median"]}
-                         for h in holds}}
+        d = {"window_ns": stat(runs[("reference", "spin window (max_spins steps)", "")], "real_time")["median"]}
         pp = [(s, r) for s, r in group(runs, "pingpong") if is_ours(s)]
         d["pingpong"] = {s: {"p50": stat(r, "p50_ns")["median"], "p99": stat(r, "p99_ns")["median"]} for s, r in pp}
         data[spins] = d
-        cells = [str(spins), ns(d["window_ns"]), mops(d["contended_ops_per_s"])]
-        cells += [f"{ns(d['handoff'][h]['p50'])} / {ns(max(d['handoff'][h]['cpu'], 0))}" for h in holds]
+        cells = [str(spins), ns(d["window_ns"])]
         cells += [f"{ns(v['p50'])} / {ns(v['p99'])}" for v in d["pingpong"].values()]
         rows.append(cells)
     pp_names = list(next(iter(data.values()))["pingpong"]) if data else []
-    head = (["max_spins", "spin window", "contended lockstep::mutex"]
-            + [f"hand-off after {h.replace('hold:', '')}: p50 / waiter CPU" for h in holds]
-            + [f"ping-pong {s}: p50 / p99" for s in pp_names])
+    head = ["max_spins", "spin window"] + [f"ping-pong {s}: p50 / p99" for s in pp_names]
     return table(head, rows), data
 
 
@@ -469,8 +461,9 @@ def main():
           "0.1-0.2 µs of it is the busy-poll for the next round to start): what the latency costs.", "", ho_cpu, "",
           *ipc["md"],
           "## Spin policy sweep (seam::max_spins)", "",
-          "The two-thread figures of lockstep again, built with each max_spins value "
-          "(lockstep_bench_spins_<N>, fewer repetitions).", "", sweep_md, "",
+          "The semaphore ping-pong again, built with each max_spins value (lockstep_bench_spins_<N>, "
+          "fewer repetitions). The mutex does not read max_spins: it polls by its own rule "
+          "(mutex.hpp S1), shown in the hand-off table above.", "", sweep_md, "",
           "## Reference", "", ref_md, "",
           "## Fast path of lockstep::mutex (lock+unlock), as compiled", "", "```", fast_path, "```", ""]
 

@@ -218,6 +218,36 @@ TEST_SUITE("futex syscalls") {
     CHECK(calls.wakes() == 0);
   }
 
+  TEST_CASE("a contender polls a bounded number of times, backing off, then sleeps (S1)") {
+    // Held elsewhere for longer than any polling: the contender pauses 1 + 2 + 4 + 8 times,
+    // yields max_yields times, then sleeps. A second contender finds WAITERS set: it sleeps at
+    // once, without a pause or a yield.
+    mutex m;
+    held_elsewhere h(m);
+    futex_calls calls;
+    lockstep::test::spin_steps spins;
+    const auto yields0 = seam::yield_calls.load();
+    std::thread first([&] {
+      m.lock();
+      m.unlock();
+    });
+    REQUIRE(someone_sleeps(calls));
+    CHECK(spins.count() == 15);
+    CHECK(seam::yield_calls.load() - yields0 == std::uint64_t(seam::max_yields));
+    lockstep::test::spin_steps spins2;
+    const auto yields2 = seam::yield_calls.load();
+    std::thread second([&] {
+      m.lock();
+      m.unlock();
+    });
+    CHECK(eventually([&] { return calls.waits() >= 2; }));
+    CHECK(spins2.count() == 0);
+    CHECK(seam::yield_calls.load() == yields2);
+    h.release();
+    first.join();
+    second.join();
+  }
+
   TEST_CASE("failed try_locks and a hand-off with nobody asleep make no futex syscall") {
     mutex m;
     futex_calls calls;

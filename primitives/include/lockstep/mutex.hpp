@@ -85,6 +85,16 @@
 //                   This bounds what the robust list cannot see: a woken waiter killed before
 //                   it re-took the lock or re-set WAITERS, a word freed by a releaser that died
 //                   outside the robust protocol.
+//   S1 (bounded     Before it first sleeps, a contender polls the word at most 4 + max_yields
+//       polling)    times, backing off: after 1, 2, 4, 8 PAUSEs, then after a yield each
+//                   (seam::backoff_pauses, max_yields). A poll is a relaxed read, and it takes
+//                   only a free word, by an acquire CAS (I2), so no invariant above depends on
+//                   how often or how long anyone polls. It polls only while the word has a live
+//                   owner and no WAITERS: with a sleeper, it would barge ahead of it. Why back
+//                   off (docs/mutex.md, "Spinning"): every read takes the word's cache line from
+//                   a holder that is writing it, so a contender that re-reads at every PAUSE
+//                   slows a short critical section more than polling saves; and a yield hands
+//                   the CPU to a holder that is waiting for it, if there is one.
 //
 // Memory ordering:
 //   - Every CAS that takes the lock is acquire; every write that releases it (fast-path CAS
@@ -333,10 +343,19 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
   // attempt, the fast path's CAS: it neither spins nor sleeps.
   if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
 
-  // Phase 1: spin a bounded number of steps while the holder is likely running. Only while
-  // nobody sleeps: once a sleeper exists, spinning would just barge ahead of it.
-  for (int i = 0; i < seam::max_spins && (cur & waiters) == 0; ++i) {
-    seam::spin_pause();
+  // Phase 1 (S1): poll while the holder is likely running, backing off: after 1, 2, 4, 8 PAUSEs,
+  // then after a yield each, max_yields times. Only while the word has a live owner and no
+  // WAITERS: with a sleeper, polling would just barge ahead of it; a word freed by a death (OD)
+  // or not recoverable is for phase 2.
+  for (int pauses = 1, yields = 0; (cur & (waiters | owner_died)) == 0;) {
+    if (pauses <= seam::backoff_pauses) {
+      for (int k = 0; k < pauses; ++k) seam::spin_pause();
+      pauses *= 2;
+    } else if (yields++ < seam::max_yields) {
+      seam::yield_cpu();
+    } else {
+      break;
+    }
     cur = word_.load(order::relaxed);
     if (cur == unlocked &&
         word_.compare_exchange_strong(cur, me, seam::mutant("mutex.spin_take_relaxed") ? order::relaxed : order::acquire,

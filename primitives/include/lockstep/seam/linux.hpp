@@ -206,7 +206,8 @@ inline void spin_pause() noexcept {
 #endif
 }
 
-// Spin steps before sleeping. Sleeping is not free for the waiter either: on the 2-vCPU KVM
+// Spin steps before sleeping, for the semaphore and the channel's cursors (the mutex polls by
+// its own rule, backoff_pauses below). Sleeping is not free for the waiter either: on the 2-vCPU KVM
 // machines this was tuned on, a futex sleep and its wake-up cost the waiter 7-10 us of CPU and
 // 8-25 us of latency, while one step (PAUSE + load) is 25 ns. 300 steps (7.5 us there) spin no
 // longer than a sleep costs anyway, catch every release within that window ~100x sooner than
@@ -236,6 +237,16 @@ inline void yield_cpu() noexcept {
 }
 inline constexpr int yield_every = 32;
 inline constexpr int max_yields = 8;
+
+// A waiting mutex polls the word after 1, 2, 4, 8 PAUSEs (doubling up to backoff_pauses), then
+// after a yield each, max_yields times, then sleeps (mutex.hpp S1): 15 PAUSEs and 8 yields,
+// ~0.3 us + ~10 us on the 2-vCPU VM (a yield is a 1.25 us system call there, PAUSE 19 ns).
+// Measured against polling every PAUSE for 300 steps (the rule until issue 13): a short
+// critical section under contention ran 2-4x faster, because a waiter that re-reads the word
+// every 19 ns takes its cache line from the holder on every read, and the yields hand an
+// oversubscribed CPU to the holder; the price is the hand-off after 1-3 us of holding (~1 us
+// instead of ~0.3 us: the release lands in a yield). docs/performance.md, "Scaling".
+inline constexpr int backoff_pauses = 8;
 
 // --- thread identity ---------------------------------------------------------------------------
 // thread_id() is the kernel tid, read once per thread with gettid(2) and then cached. A fork
