@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <latch>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -18,9 +19,11 @@ namespace {
 template <class Lock>
 void shared_counter(benchmark::State& state) {
   const cpu_pin here(0);
-  Lock lock;
-  std::uint64_t counter = 0;  // guarded by lock
-  std::atomic<bool> stop{false};
+  const auto g = std::make_unique<guarded_counter<Lock>>();  // one layout in every process
+  Lock& lock = g->lock;
+  std::uint64_t& counter = g->counter;
+  stop_flag stop_line;
+  std::atomic<bool>& stop = stop_line.value;
   std::latch start(2);
   std::uint64_t counts[2] = {};
 

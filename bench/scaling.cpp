@@ -107,7 +107,8 @@ template <class Body, class Check>
 void run_threads(benchmark::State& state, int n, double per_unit, Body body, Check check) {
   for (auto _ : state) {
     std::vector<tally> t(static_cast<std::size_t>(n));
-    std::atomic<bool> stop{false};
+    stop_flag stop_line;
+    std::atomic<bool>& stop = stop_line.value;
     std::latch start(n + 1);
     std::vector<std::thread> threads;
     for (int k = 0; k < n; ++k)
@@ -173,8 +174,9 @@ void count(std::atomic<std::uint64_t>& ops) { ops.store(ops.load(std::memory_ord
 
 template <class Lock>
 void lock_scaling(benchmark::State& state, int n, int inside_ns, int outside_ns) {
-  Lock lock;
-  std::uint64_t counter = 0;  // guarded by lock
+  const auto g = std::make_unique<guarded_counter<Lock>>();
+  Lock& lock = g->lock;
+  std::uint64_t& counter = g->counter;
   std::atomic<std::uint64_t> counted{0};
   const work inside(inside_ns), outside(outside_ns);
   run_threads(
@@ -206,7 +208,7 @@ void lock_scaling(benchmark::State& state, int n, int inside_ns, int outside_ns)
 constexpr std::uint64_t slots = 64;
 
 template <class Sem, class Lock>
-struct ring {
+struct alignas(64) ring {  // aligned: one layout in every process (bench/common.hpp, guarded_counter)
   Sem free{slots}, filled{0};
   Lock lock;
   std::uint64_t item[slots] = {};  // guarded by lock
