@@ -1,6 +1,7 @@
 // bench/reference.cpp: the yardsticks the other figures are read against: what one clock read
 // costs (every latency sample includes one), what one spin step costs, and how long the spin
-// that lockstep's primitives do before sleeping lasts (seam::max_spins steps).
+// that lockstep's semaphore (and the channel's cursors) do before sleeping lasts (seam::max_spins
+// steps; the mutex polls by its own rule, mutex.hpp S1).
 #include "common.hpp"
 
 #include <lockstep/seam.hpp>
