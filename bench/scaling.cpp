@@ -1,9 +1,12 @@
 // bench/scaling.cpp: the primitives under contention and oversubscription: N threads (1 to 16)
-// on however many CPUs the machine has (2 on the reference VM), unpinned, for a fixed window.
+// on however many CPUs the machine has (2 on the reference VM), unpinned, for a fixed window
+// (100 ms; 500 ms when threads outnumber CPUs: scaling_window).
 //
 //   scaling_tight/<lock>/threads:N     N threads: lock; ++counter; unlock (empty critical section)
 //   scaling_moderate/<lock>/threads:N  N threads: lock; ~40 ns of work, ++counter; unlock; ~200 ns
 //                                      of private work
+//   scaling_{tight,moderate}/no lock/threads:N  the same work with no lock, nothing shared: the
+//                                      ceiling, and the scheduler's own fairness (a reference row)
 //   bounded_buffer/<set>/threads:N     N/2 producers, N/2 consumers, a 64-slot ring guarded by a
 //                                      mutex, counted by two counting semaphores (free, filled):
 //                                      the textbook bounded buffer, the channels' blocking shape
@@ -26,6 +29,7 @@
 #include <lockstep/mutex.hpp>
 #include <lockstep/semaphore.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <latch>
@@ -42,8 +46,17 @@
 namespace lockstep_bench {
 namespace {
 
-// Shorter than the two-thread window: 90 figures of up to 16 threads each must fit in ~100 s.
-constexpr auto scaling_window = std::chrono::milliseconds(100);
+// The window each repetition runs for. Up to one thread per CPU, 100 ms (shorter than the
+// two-thread table's: ~100 figures must fit in tools/bench's budget). With more threads than
+// CPUs the scheduler time-slices them in slices of milliseconds, and a 100 ms window is then
+// shorter than one round of 8 threads per CPU: even the "no lock" row's fairness (the scheduler
+// alone, nothing shared) was 0.20 median at 16 threads, and it ranged 0.04-0.87 over a few
+// repetitions, which decides nothing about a lock. 500 ms: the no-lock floor rose to ~0.8 and
+// the locks' fairness spread to about +-0.1 (docs/performance.md, "Fairness needs a window").
+std::chrono::milliseconds scaling_window(int threads) {
+  static const int cpus = std::max(1u, std::thread::hardware_concurrency());
+  return std::chrono::milliseconds(threads > cpus ? 500 : 100);
+}
 constexpr int thread_counts[] = {1, 2, 4, 8, 16};
 
 double thread_cpu_ns();
@@ -127,7 +140,7 @@ void run_threads(benchmark::State& state, int n, double per_unit, Body body, Che
 #endif
     start.arrive_and_wait();
     const auto t0 = clock::now();
-    std::this_thread::sleep_for(scaling_window);
+    std::this_thread::sleep_for(scaling_window(n));
     std::uint64_t total = 0, lo = ~std::uint64_t{0}, hi = 0;
     for (auto& x : t) {
       const std::uint64_t v = x.ops.load(std::memory_order_relaxed);
@@ -197,6 +210,32 @@ void lock_scaling(benchmark::State& state, int n, int inside_ns, int outside_ns)
         counter = 0;
         return c == s ? nullptr : "the lock let two increments overlap: counter != sum of increments";
       });
+}
+
+// The same work with no lock ("no lock" rows; reference rows, not peers). With nothing shared:
+// the throughput ceiling, and the scheduler's own fairness, the floor under every lock's figure
+// when threads outnumber CPUs. With a shared atomic counter (fetch_add where the lock's critical
+// section increments): what moving one cache line between the CPUs costs per operation, which
+// every lock pays too (its word and the counter it guards share that line).
+struct alignas(64) shared_counter {  // on a cache line of its own, as a lock and its counter are
+  std::atomic<std::uint64_t> value{0};
+};
+
+template <bool Shared>
+void no_lock(benchmark::State& state, int n, int inside_ns, int outside_ns) {
+  const auto shared = std::make_unique<shared_counter>();
+  const work inside(inside_ns), outside(outside_ns);
+  run_threads(
+      state, n, 1,
+      [&](int, std::atomic<bool>& stop, std::atomic<std::uint64_t>& ops) {
+        while (!stop.load(std::memory_order_relaxed)) {
+          inside();
+          if constexpr (Shared) shared->value.fetch_add(1, std::memory_order_relaxed);
+          count(ops);
+          outside();
+        }
+      },
+      []() -> const char* { return nullptr; });
 }
 
 // The bounded buffer: a ring of 64 slots, `free` counts empty slots, `filled` full ones, and the
@@ -290,6 +329,14 @@ void add_buffer(const std::string& subject) {
 }
 
 const bool registered = [] {
+  for (int n : thread_counts) {
+    const std::string t = "/threads:" + std::to_string(n);
+    add_timed("scaling_tight/no lock" + t, [n](benchmark::State& s) { no_lock<false>(s, n, 0, 0); });
+    add_timed("scaling_moderate/no lock" + t, [n](benchmark::State& s) { no_lock<false>(s, n, 40, 200); });
+    add_timed("scaling_tight/no lock, shared atomic counter" + t, [n](benchmark::State& s) { no_lock<true>(s, n, 0, 0); });
+    add_timed("scaling_moderate/no lock, shared atomic counter" + t,
+              [n](benchmark::State& s) { no_lock<true>(s, n, 40, 200); });
+  }
   add_lock<lockstep::mutex>("lockstep::mutex");
   add_lock<lockstep::interprocess_mutex>("lockstep::interprocess_mutex");
   add_lock<unowned_futex>("futex mutex, no owner");

@@ -220,7 +220,7 @@ TEST_SUITE("futex syscalls") {
 
   TEST_CASE("a contender polls a bounded number of times, backing off, then sleeps (S1)") {
     // Held elsewhere for longer than any polling: the contender pauses 1 + 2 + 4 + 8 times,
-    // yields max_yields times, then sleeps. A second contender finds WAITERS set: it sleeps at
+    // yields backoff_yields times, then sleeps. A second contender finds WAITERS set: it sleeps at
     // once, without a pause or a yield.
     mutex m;
     held_elsewhere h(m);
@@ -233,7 +233,7 @@ TEST_SUITE("futex syscalls") {
     });
     REQUIRE(someone_sleeps(calls));
     CHECK(spins.count() == 15);
-    CHECK(seam::yield_calls.load() - yields0 == std::uint64_t(seam::max_yields));
+    CHECK(seam::yield_calls.load() - yields0 == std::uint64_t(seam::backoff_yields));
     lockstep::test::spin_steps spins2;
     const auto yields2 = seam::yield_calls.load();
     std::thread second([&] {

@@ -85,9 +85,9 @@
 //                   This bounds what the robust list cannot see: a woken waiter killed before
 //                   it re-took the lock or re-set WAITERS, a word freed by a releaser that died
 //                   outside the robust protocol.
-//   S1 (bounded     Before it first sleeps, a contender polls the word at most 4 + max_yields
-//       polling)    times, backing off: after 1, 2, 4, 8 PAUSEs, then after a yield each
-//                   (seam::backoff_pauses, max_yields). A poll is a relaxed read, and it takes
+//   S1 (bounded     Before it first sleeps, a contender polls the word at most 4 + 4 times,
+//       polling)    backing off: after 1, 2, 4, 8 PAUSEs, then after a yield each
+//                   (seam::backoff_pauses, backoff_yields). A poll is a relaxed read, and it takes
 //                   only a free word, by an acquire CAS (I2), so no invariant above depends on
 //                   how often or how long anyone polls. It polls only while the word has a live
 //                   owner and no WAITERS: with a sleeper, it would barge ahead of it. Why back
@@ -344,14 +344,14 @@ detail::status basic_mutex<Scope>::acquire_contended(std::uint32_t me, std::uint
   if (d != seam::no_deadline && seam::now() >= d) return status::timed_out;
 
   // Phase 1 (S1): poll while the holder is likely running, backing off: after 1, 2, 4, 8 PAUSEs,
-  // then after a yield each, max_yields times. Only while the word has a live owner and no
+  // then after a yield each, backoff_yields times. Only while the word has a live owner and no
   // WAITERS: with a sleeper, polling would just barge ahead of it; a word freed by a death (OD)
   // or not recoverable is for phase 2.
   for (int pauses = 1, yields = 0; (cur & (waiters | owner_died)) == 0;) {
     if (pauses <= seam::backoff_pauses) {
       for (int k = 0; k < pauses; ++k) seam::spin_pause();
       pauses *= 2;
-    } else if (yields++ < seam::max_yields) {
+    } else if (yields++ < seam::backoff_yields) {
       seam::yield_cpu();
     } else {
       break;

@@ -15,7 +15,8 @@
 //   spin_pause()         one step of a bounded spin (PAUSE; a yield point in the model)
 //   max_spins            how many spin steps an algorithm may take before it sleeps
 //   yield_cpu()          sched_yield (a yield point in the model); yield_every, max_yields
-//   backoff_pauses       the mutex's polling: after 1, 2, 4 .. backoff_pauses PAUSEs, then yields
+//   backoff_pauses       the mutex's polling: after 1, 2, 4 .. backoff_pauses PAUSEs, then
+//   backoff_yields       after a yield each, backoff_yields times
 //   thread_id()          the caller's nonzero id, < 2^30, unique among live threads (and, in
 //                        production, among processes of one PID namespace: it is the kernel tid,
 //                        exact in every fork child, _Fork's included: seam/linux.hpp T1..T3)

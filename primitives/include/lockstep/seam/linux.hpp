@@ -239,14 +239,19 @@ inline constexpr int yield_every = 32;
 inline constexpr int max_yields = 8;
 
 // A waiting mutex polls the word after 1, 2, 4, 8 PAUSEs (doubling up to backoff_pauses), then
-// after a yield each, max_yields times, then sleeps (mutex.hpp S1): 15 PAUSEs and 8 yields,
-// ~0.3 us + ~10 us on the 2-vCPU VM (a yield is a 1.25 us system call there, PAUSE 19 ns).
+// after a yield each, backoff_yields times, then sleeps (mutex.hpp S1): 15 PAUSEs and 4 yields,
+// ~0.3 us + ~5 us on the 2-vCPU VM (a yield is a 1.25 us system call there, PAUSE 19 ns).
 // Measured against polling every PAUSE for 300 steps (the rule until issue 13): a short
 // critical section under contention ran 2-4x faster, because a waiter that re-reads the word
 // every 19 ns takes its cache line from the holder on every read, and the yields hand an
 // oversubscribed CPU to the holder; the price is the hand-off after 1-3 us of holding (~1 us
 // instead of ~0.3 us: the release lands in a yield). docs/performance.md, "Scaling".
+// 4 yields, not 8: the scheduler (EEVDF, Linux >= 6.6) charges a yield to the yielder's share of
+// the CPU, so with more threads than CPUs the threads that happened to poll longest fell behind:
+// with 8, fairness at 8-16 threads was 0.1-0.2 lower and throughput no higher (1, 2, 3 yields:
+// tight throughput 5-15% lower). docs/performance.md, "Fairness needs a window".
 inline constexpr int backoff_pauses = 8;
+inline constexpr int backoff_yields = 4;
 
 // --- thread identity ---------------------------------------------------------------------------
 // thread_id() is the kernel tid, read once per thread with gettid(2) and then cached. A fork

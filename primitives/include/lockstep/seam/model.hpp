@@ -211,6 +211,7 @@ inline constexpr int max_yields = 1;
 // The mutex's backed-off polls (mutex.hpp S1): one after a PAUSE, one after a yield, both yield
 // points: both outcomes of the polling phase stay reachable, as with max_spins.
 inline constexpr int backoff_pauses = 1;
+inline constexpr int backoff_yields = 1;
 
 inline std::uint32_t thread_id() { return std::uint32_t(rl::thread_index()) + 1; }
 
