@@ -207,7 +207,10 @@ def scaling_data(runs):
             subjects.setdefault(s, {})[threads_of(v)] = {k: stat(reps, f) for k, f in
                                                           (("ops", "ops_per_s"), ("fair", "fairness"),
                                                            ("cpu", "cpu_ns_per_op"), ("csw", "csw_per_op"))}
-        data[g] = dict(sorted(subjects.items(), key=lambda kv: 0 if is_ours(kv[0]) else 2 if is_reference(kv[0]) else 1))
+        # A fixed order (the figures arrive interleaved, in a random order): ours, the peers by name,
+        # the reference rows.
+        data[g] = dict(sorted(subjects.items(), key=lambda kv: (0 if is_ours(kv[0]) else 2 if is_reference(kv[0]) else 1,
+                                                                kv[0].lower())))
     return data
 
 
