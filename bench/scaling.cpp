@@ -7,6 +7,9 @@
 //                                      of private work
 //   scaling_{tight,moderate}/no lock/threads:N  the same work with no lock, nothing shared: the
 //                                      ceiling, and the scheduler's own fairness (a reference row)
+//   scaling_{tight,moderate}/no lock, shared atomic counter/threads:N  the same with a relaxed
+//                                      fetch_add on one shared counter: what moving one cache
+//                                      line between the CPUs costs (a reference row)
 //   bounded_buffer/<set>/threads:N     N/2 producers, N/2 consumers, a 64-slot ring guarded by a
 //                                      mutex, counted by two counting semaphores (free, filled):
 //                                      the textbook bounded buffer, the channels' blocking shape
@@ -40,6 +43,7 @@
 #include <thread>
 #include <vector>
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -47,14 +51,19 @@ namespace lockstep_bench {
 namespace {
 
 // The window each repetition runs for. Up to one thread per CPU, 100 ms (shorter than the
-// two-thread table's: ~100 figures must fit in tools/bench's budget). With more threads than
+// two-thread table's: ~140 figures must fit in tools/bench's budget). With more threads than
 // CPUs the scheduler time-slices them in slices of milliseconds, and a 100 ms window is then
 // shorter than one round of 8 threads per CPU: even the "no lock" row's fairness (the scheduler
-// alone, nothing shared) was 0.20 median at 16 threads, and it ranged 0.04-0.87 over a few
-// repetitions, which decides nothing about a lock. 500 ms: the no-lock floor rose to ~0.8 and
-// the locks' fairness spread to about +-0.1 (docs/performance.md, "Fairness needs a window").
+// alone, nothing shared) was 0.20 median at 16 threads, 0.04-0.27 over 7 repetitions, lower
+// than every lock's, which decides nothing about a lock. With 500 ms it was 0.65-0.80 and the
+// locks' spread narrowed (docs/performance.md, "The resolution of the scaling tables"). "CPUs"
+// are the ones this process may run on (its affinity mask: taskset, cpusets), not the machine's.
 std::chrono::milliseconds scaling_window(int threads) {
-  static const int cpus = std::max(1u, std::thread::hardware_concurrency());
+  static const int cpus = [] {
+    cpu_set_t set;
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }();
   return std::chrono::milliseconds(threads > cpus ? 500 : 100);
 }
 constexpr int thread_counts[] = {1, 2, 4, 8, 16};
@@ -224,6 +233,7 @@ struct alignas(64) shared_counter {  // on a cache line of its own, as a lock an
 template <bool Shared>
 void no_lock(benchmark::State& state, int n, int inside_ns, int outside_ns) {
   const auto shared = std::make_unique<shared_counter>();
+  std::atomic<std::uint64_t> counted{0};
   const work inside(inside_ns), outside(outside_ns);
   run_threads(
       state, n, 1,
@@ -234,8 +244,12 @@ void no_lock(benchmark::State& state, int n, int inside_ns, int outside_ns) {
           count(ops);
           outside();
         }
+        counted.fetch_add(ops.load(std::memory_order_relaxed), std::memory_order_relaxed);
       },
-      []() -> const char* { return nullptr; });
+      [&]() -> const char* {
+        const std::uint64_t c = shared->value.exchange(0), s = counted.exchange(0);
+        return !Shared || c == s ? nullptr : "the shared counter lost increments: counter != sum of the counts";
+      });
 }
 
 // The bounded buffer: a ring of 64 slots, `free` counts empty slots, `filled` full ones, and the

@@ -10,7 +10,8 @@
 //     slice (ring.hpp I9); the bound asserted is generous (2 s) for a loaded machine.
 //   - An idle blocked receiver burns ~0 CPU: its thread's CPU time over 1 s of waiting
 //     (CLOCK_THREAD_CPUTIME_ID) is printed and asserted below 1% (10 ms).
-//   - heap_repair (priority_heap.hpp H3) after a push or a pop stopped after each of its writes,
+//   - the heap's repair (priority_heap.hpp H3, H4) after a push or a pop stopped after each of its
+//     writes, and after a repair itself stopped after each of its writes,
 //     for every heap of up to 7 entries and every position of the new entry: the heap holds
 //     exactly the intended entries afterwards, in heap order.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -194,9 +195,33 @@ std::vector<std::uint64_t> seqs(const budget_heap& h, std::uint32_t n) {
   return s;
 }
 
+// The receive journal's sift step, as mq_protocol.hpp's repair_receive keeps it: announce() the
+// entry a sift-down carries, done() after it.
+struct fake_journal {
+  detail::heap_entry carried;
+  bool sifting = false;
+};
+
+// The heap part of mq_protocol.hpp's repair_receive, in its order: heap_restore with the
+// journal's entry, then heap_order with each sift-down announced (priority_heap.hpp H4).
+void repair(budget_heap& h, std::uint32_t n, const detail::heap_entry& e, fake_journal* j = nullptr) {
+  detail::heap_restore(h, n, e);
+  fake_journal none{};
+  fake_journal& journal = j ? *j : none;
+  journal.sifting = false;
+  if (!detail::heap_in_order(h, n))
+    detail::heap_order(
+        h, n,
+        [&](const detail::heap_entry& c) {
+          journal.carried = c;
+          journal.sifting = true;
+        },
+        [&] { journal.sifting = false; });
+}
+
 }  // namespace
 
-TEST_CASE("heap_repair completes a push or a pop stopped after any of its writes (H3)") {
+TEST_CASE("heap_restore + heap_order complete a push or a pop stopped after any of its writes (H3)") {
   int cases = 0;
   for (std::uint32_t n = 0; n <= 7; ++n)
     for (std::uint32_t prio_seed = 0; prio_seed < 24; ++prio_seed) {
@@ -217,7 +242,7 @@ TEST_CASE("heap_repair completes a push or a pop stopped after any of its writes
           } catch (const stopped&) {
           }
           h.budget = -1;
-          detail::heap_repair(h, n + 1, e);
+          repair(h, n + 1, e);
           std::vector<std::uint64_t> want = seqs(base, n);
           want.push_back(100);
           std::sort(want.begin(), want.end());
@@ -236,11 +261,59 @@ TEST_CASE("heap_repair completes a push or a pop stopped after any of its writes
         } catch (const stopped&) {
         }
         h.budget = -1;
-        detail::heap_repair(h, n, top);
+        repair(h, n, top);
         CHECK(seqs(h, n) == seqs(base, n));
         CHECK(is_heap(h, n));
         ++cases;
       }
     }
-  std::printf("heap_repair: %d stopped pushes and pops repaired\n", cases);
+  std::printf("heap repair: %d stopped pushes and pops repaired\n", cases);
+}
+
+TEST_CASE("a repair stopped after any of its own writes is finished by the next repair (H4: a repairer killed)") {
+  // A push or a pop stopped after `first` writes; its repairer stopped after `second` writes of
+  // its own (heap_restore with the step's entry, then heap_order's announced sift-downs); then a
+  // second repairer, starting from what the journal says: the sift in progress if one was
+  // announced (heap_restore with its entry), else the step's entry again; then heap_order.
+  int cases = 0;
+  for (std::uint32_t n = 1; n <= 7; ++n)
+    for (std::uint32_t prio_seed = 0; prio_seed < 24; ++prio_seed) {
+      budget_heap base;
+      base.e.assign(9, detail::heap_entry{0, 0, 0});
+      for (std::uint32_t i = 0; i < n; ++i)
+        detail::heap_push(base, i, detail::heap_entry{(prio_seed * 7 + i * 5) % 4, i, i + 1});
+      base.e[n] = base.e[0];
+      const detail::heap_entry top = base.e[0];
+      for (int op = 0; op < 6; ++op) {  // pushes of priority 0..4, and a pop
+        const bool push = op < 5;
+        const detail::heap_entry e = push ? detail::heap_entry{std::uint32_t(op), 8, 100} : top;
+        const std::uint32_t size = push ? n + 1 : n;
+        for (int first = 0; first < 8; ++first)
+          for (int second = 0; second < 32; ++second) {
+            budget_heap h = base;
+            h.budget = first;
+            try {
+              push ? detail::heap_push(h, n, e) : detail::heap_pop(h, n);
+            } catch (const stopped&) {
+            }
+            h.budget = second;
+            fake_journal j{e};
+            try {
+              repair(h, size, e, &j);
+            } catch (const stopped&) {
+            }
+            h.budget = -1;
+            repair(h, size, j.sifting ? j.carried : e);
+            std::vector<std::uint64_t> want = seqs(base, n);
+            if (push) {
+              want.push_back(100);
+              std::sort(want.begin(), want.end());
+            }
+            CHECK(seqs(h, size) == want);
+            CHECK(is_heap(h, size));
+            ++cases;
+          }
+      }
+    }
+  std::printf("repairs stopped and repaired again: %d cases\n", cases);
 }

@@ -96,12 +96,14 @@ struct options {
   unsigned bound = 0;
   std::string trace_dir;
   std::string mutant;
+  std::string first;  // run this model before the others (tools/verify: a mutant's last catcher)
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
-               "error: %s\nusage: model [--list] [--mutant NAME] [--run NAME]... [--search full|bound|random]\n"
-               "             [--bound K] [--iterations N] [--trace-dir DIR] [--quiet]\n",
+               "error: %s\nusage: model [--list] [--mutant NAME] [--run NAME]... [--first NAME]\n"
+               "             [--search full|bound|random] [--bound K] [--iterations N] [--trace-dir DIR]\n"
+               "             [--quiet]\n",
                why);
   std::exit(2);
 }
@@ -126,6 +128,7 @@ options parse(int argc, char** argv) {
     else if (a == "--run") o.run.push_back(value());
     else if (a == "--trace-dir") o.trace_dir = value();
     else if (a == "--mutant") o.mutant = value();
+    else if (a == "--first") o.first = value();
     else if (a == "--iterations") { o.override_iterations = true; o.iterations = number(); }
     else if (a == "--bound") { o.override_bound = true; o.bound = unsigned(number()); }
     else if (a == "--search") {
@@ -172,15 +175,23 @@ int main(int argc, char** argv, const model* models, std::size_t count) {
                   models[i].property);
     return 0;
   }
-  for (const std::string& name : o.run) {
+  std::vector<std::string> named = o.run;
+  if (!o.first.empty()) named.push_back(o.first);
+  for (const std::string& name : named) {
     bool known = false;
     for (std::size_t i = 0; i < count; ++i) known = known || name == models[i].name;
     if (!known) usage(("no model named " + name + " (see --list)").c_str());
   }
+  // The table's order, with --first moved to the front. Only the order changes: a mutant still
+  // runs every selected model until one catches it, so one that survives ran them all.
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < count; ++i)
+    if (o.first == models[i].name) order.insert(order.begin(), i);
+    else order.push_back(i);
 
   bool all_passed = true;
   std::string caught_by, caught_kind;
-  for (std::size_t i = 0; i < count; ++i) {
+  for (const std::size_t i : order) {
     const model& m = models[i];
     if (!o.run.empty()) {
       bool selected = false;

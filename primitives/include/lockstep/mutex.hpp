@@ -85,9 +85,9 @@
 //                   This bounds what the robust list cannot see: a woken waiter killed before
 //                   it re-took the lock or re-set WAITERS, a word freed by a releaser that died
 //                   outside the robust protocol.
-//   S1 (bounded     Before it first sleeps, a contender polls the word at most 4 + 4 times,
-//       polling)    backing off: after 1, 2, 4, 8 PAUSEs, then after a yield each
-//                   (seam::backoff_pauses, backoff_yields). A poll is a relaxed read, and it takes
+//   S1 (bounded     Before it first sleeps, a contender polls the word at most 4 +
+//       polling)    backoff_yields times, backing off: after 1, 2, 4, 8 PAUSEs, then after a
+//                   yield each (seam::backoff_pauses, backoff_yields: 8 and 4 on Linux). A poll is a relaxed read, and it takes
 //                   only a free word, by an acquire CAS (I2), so no invariant above depends on
 //                   how often or how long anyone polls. It polls only while the word has a live
 //                   owner and no WAITERS: with a sleeper, it would barge ahead of it. Why back

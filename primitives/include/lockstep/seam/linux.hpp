@@ -246,12 +246,13 @@ inline constexpr int max_yields = 8;
 // every 19 ns takes its cache line from the holder on every read, and the yields hand an
 // oversubscribed CPU to the holder; the price is the hand-off after 1-3 us of holding (~1 us
 // instead of ~0.3 us: the release lands in a yield). docs/performance.md, "Scaling".
-// 4 yields, not 8: Linux's EEVDF scheduler (6.6+) charges a yield to the yielder's share of the
-// CPU (kernel/sched/fair.c, yield_task_fair: its virtual deadline moves a slice later; newer
-// kernels also move its vruntime there, forfeiting the rest of its slice), so with more threads
-// than CPUs the threads that happened to poll longest fell behind. With 8, fairness at 4-16
-// threads was up to 0.2 lower and throughput no higher; with 1 yield, the empty critical section
-// ran ~15% slower. docs/performance.md, "The resolution of the scaling tables".
+// 4 yields, not 8: a yield is not free for the yielder under Linux's EEVDF scheduler (6.6 on:
+// kernel/sched/fair.c, yield_task_fair moves its virtual deadline a slice later; newer kernels
+// also move its vruntime there, forfeiting the rest of its slice), so with more threads than
+// CPUs the threads that happened to poll longest fell behind. With 8, "tight, 4 threads"
+// fairness was 0.54 against 0.78 with 4 in the same runs (the other rows within the tables'
+// resolution), for the same throughput; with 1 yield the empty critical section ran ~15%
+// slower. docs/performance.md, "The resolution of the scaling tables".
 inline constexpr int backoff_pauses = 8;
 inline constexpr int backoff_yields = 4;
 

@@ -97,18 +97,22 @@
 //                       receive: recv_op = push/pop with the heap's size before, the ring
 //                                position and the entry, before the heap changes; none after
 //                                the step's exchange. The repair: a push whose full-ring release
-//                                did not happen is finished (heap_repair, size + 1, next_seq,
+//                                did not happen is finished (heap_restore, size + 1, next_seq,
 //                                release); a pop whose free-ring publish did not happen is
-//                                undone (heap_repair with the popped entry back, size as
+//                                undone (heap_restore with the popped entry back, size as
 //                                before): the message is delivered to the next receiver, with
 //                                its seq, in its place (Q3). A pop whose publish happened lost
 //                                the message only if the dead receiver had not returned it.
-//                     heap_repair relies on priority_heap.hpp H3 (one hole at every write). Q1
+//                                Then heap_order, each sift-down journalled as a sift step
+//                                (the entry it carries), which a later repairer finishes with
+//                                heap_restore: a repairer may die too (priority_heap.hpp H4).
+//                     The heap's repair relies on priority_heap.hpp H3 (one hole at every write). Q1
 //                     holds again after each repair; the positions in the journals are checked
 //                     against the cursors, which only the lock holder moves (ring.hpp I2), so
 //                     each test is exact. (Mutants message_queue.repair_drops_held_slot,
-//                     message_queue.repair_skips_heap, message_queue.wait_ignores_held_slot;
-//                     models sender_death_2t, receiver_death_2t, sender_death_waiter_3t.)
+//                     message_queue.repair_skips_heap, message_queue.wait_ignores_held_slot,
+//                     message_queue.order_unannounced; models sender_death_2t,
+//                     receiver_death_2t, sender_death_waiter_3t, repairer_death_3t.)
 //
 // Memory ordering: the queue adds no atomic operation of its own: every order is the rings'
 // (ring.hpp's Memory ordering block). The free ring's publish (release) orders a receiver's
@@ -158,8 +162,9 @@ struct mq_control {
   seam::var<std::uint64_t> recv_seq;
 };
 
-// The receive journal's step (Q6).
-enum class mq_step : std::uint32_t { none = 0, push = 1, pop = 2 };
+// The receive journal's step (Q6). sift: a repairer's heap_order sift-down (priority_heap.hpp
+// H4), recv_n the heap's size, the entry the one it carries.
+enum class mq_step : std::uint32_t { none = 0, push = 1, pop = 2, sift = 3 };
 // send_free_pos when the slot in the send_lock holder's hands was popped by an earlier holder.
 inline constexpr std::uint32_t no_pos = 0xffff'ffffu;
 
@@ -449,8 +454,11 @@ class mq_protocol {
   // finished forward if it was a drain (push) whose full ring release had not happened yet,
   // and undone if it was a pop whose free ring publish had not happened yet: the message goes
   // back into the heap with its seq and is delivered to the next receiver, in its place (Q3).
-  // heap_repair (priority_heap.hpp H3) makes the heap whole from any instruction of either.
   // A pop whose publish happened lost only the message the dead receiver was returning.
+  // The heap is repaired in two steps that survive the repairer's own death (priority_heap.hpp
+  // H4): heap_restore puts the journal's entry back (one write), the step's bookkeeping
+  // follows and the step ends; then heap_order restores the heap order, each of its
+  // sift-downs journalled as a sift step, which a later repairer finishes with heap_restore.
   ring_status repair_receive() {
     const std::uint32_t op = c_->recv_op.read();  // Q5: each field once
     if (op != std::uint32_t(mq_step::none)) {
@@ -462,7 +470,7 @@ class mq_protocol {
       if (op == std::uint32_t(mq_step::push)) {
         if (n >= capacity_) return ring_status::corrupt;  // Q1: room for one more
         if ((c_->full_head.load(seam::order::relaxed) & position_mask) == pos) {  // not released (I2: exact)
-          if (repair_heap) heap_repair(s_, n + 1, e);
+          if (repair_heap) heap_restore(s_, n + 1, e);
           c_->heap_size.write(n + 1);
           c_->next_seq.write(e.seq + 1);
           full_ring().release(pos);
@@ -470,15 +478,23 @@ class mq_protocol {
       } else if (op == std::uint32_t(mq_step::pop)) {
         if (n == 0 || n > capacity_) return ring_status::corrupt;
         if ((c_->free_tail.load(seam::order::relaxed) & position_mask) == pos) {  // not given back
-          if (repair_heap) heap_repair(s_, n, e);
+          if (repair_heap) heap_restore(s_, n, e);
           c_->heap_size.write(n);
         }
+      } else if (op == std::uint32_t(mq_step::sift)) {  // a repairer died in heap_order
+        if (n == 0 || n > capacity_) return ring_status::corrupt;
+        heap_restore(s_, n, e);
       } else {
         return ring_status::corrupt;
       }
       end_receive_step();
     }
-    if (c_->heap_size.read() > capacity_) return ring_status::corrupt;  // Q1
+    const std::uint32_t size = c_->heap_size.read();  // once
+    if (size > capacity_) return ring_status::corrupt;  // Q1
+    if (!seam::mutant("message_queue.repair_skips_heap") && !heap_in_order(s_, size))
+      heap_order(
+          s_, size, [&](const heap_entry& c) { journal_receive(mq_step::sift, size, 0, c); },
+          [&] { end_receive_step(); });
     const ring_status st = free_ring().revalidate_producer();
     return st != ring_status::ok ? st : full_ring().revalidate_consumer();
   }

@@ -29,6 +29,14 @@
 //                    hole's path (or, before a push's first write, the stale leaf n). So a holder
 //                    killed at any instruction leaves a heap that heap_repair can complete from
 //                    its journal entry (mq_protocol.hpp Q6). (Mutant message_queue.repair_skips_heap.)
+//   H4 (repair is     The repair is heap_restore (one write) then heap_order (sift-downs, each
+//       repairable)   announced with the entry it carries). So a repairer killed at any write
+//                    also leaves an H3 state, with the announced entry, or the journal's, as the
+//                    missing one: the next repairer runs heap_restore with it, then heap_order
+//                    again, and ends with the same heap. (A single repair that rebuilt the
+//                    heap with unannounced sift-downs, as the first version did, lost the
+//                    carried entry and kept a copy of another when killed: a slot then sat in
+//                    two places, and the kill soak delivered hundreds of messages twice.)
 //
 // Why a heap (docs/message-queue.md): push and pop are O(log n) at any depth and any priority
 // mix, in one flat array of n entries. Per-priority FIFO lists would make push and pop O(1) but
@@ -110,30 +118,53 @@ void heap_pop(Access& a, std::uint32_t n) {
   heap_sift_down(a, n, 0, a.read_heap(n));
 }
 
-// Repairs a heap that a push or pop left half done (a holder killed mid-operation, mq_protocol.hpp
-// Q6): afterwards positions [0, n) hold exactly the heap's intended n entries, which include e,
-// in heap order (H1). Precondition (H3, which heap_push and heap_pop keep at every write): [0, n)
+// Repair after a holder killed mid-operation (mq_protocol.hpp Q6) comes in two steps, each safe
+// to be killed in itself and run again (H4):
+//
+// heap_restore: positions [0, n) get exactly the intended n entries, which include e, in some
+// order. Precondition (H3, kept by heap_push, heap_pop and heap_sift_down at every write): [0, n)
 // holds the intended entries with at most one of them replaced by something else, and then
 //   (a) e is missing and one entry sits both at a position and at its parent (the hole of a
-//       push's sift-up or a pop's sift-down, which always holds a copy of its neighbour), or
+//       push's sift-up, or of a pop's or a sift's sift-down, always holds a copy of its
+//       neighbour), or
 //   (b) e is missing and position n - 1 holds the something else (a push that had not moved
 //       yet, n - 1 being the new leaf; a pop that had finished, n - 1 being the old last leaf).
-// Entries are compared by seq, unique per message (H2). O(n): for recovery only.
+// e goes to the child of the duplicated pair (a; either copy may go), or to n - 1 (b): one write, none if e is present. Entries are compared by seq, unique per
+// message (H2). O(n) reads: for recovery only.
 template <class Access>
-void heap_repair(Access& a, std::uint32_t n, const heap_entry& e) {
-  bool present = false;
-  for (std::uint32_t i = 0; i < n && !present; ++i) present = a.read_heap(i).seq == e.seq;
-  if (!present) {
-    std::uint32_t at = n - 1;  // (b)
-    for (std::uint32_t i = 1; i < n; ++i)
-      if (a.read_heap(i).seq == a.read_heap((i - 1) / 2).seq) {  // (a): one copy makes room for e
-        at = i;
-        break;
-      }
-    a.write_heap(at, e);
+void heap_restore(Access& a, std::uint32_t n, const heap_entry& e) {
+  for (std::uint32_t i = 0; i < n; ++i)
+    if (a.read_heap(i).seq == e.seq) return;  // present: nothing was lost
+  std::uint32_t at = n - 1;  // (b)
+  for (std::uint32_t i = 1; i < n; ++i)
+    if (a.read_heap(i).seq == a.read_heap((i - 1) / 2).seq) {  // (a): one copy makes room for e
+      at = i;
+      break;
+    }
+  a.write_heap(at, e);
+}
+
+// Whether [0, n) is in heap order (H1): n - 1 pairs of reads, no write.
+template <class Access>
+bool heap_in_order(const Access& a, std::uint32_t n) {
+  for (std::uint32_t i = 1; i < n; ++i)
+    if (before(a.read_heap(i), a.read_heap((i - 1) / 2))) return false;
+  return true;
+}
+
+// heap_order: H1 for the n entries in [0, n), whatever their order: Floyd's construction, O(n),
+// as a sequence of sift-downs. Each moves one hole (H3) and carries one entry, which is in no
+// position until the sift ends, so it is announced first: announce(c) before the sift of c and
+// done() after it. A repairer killed mid-sift leaves, in the announcement, exactly what
+// heap_restore(n, c) needs to put the carried entry back (H4).
+template <class Access, class Announce, class Done>
+void heap_order(Access& a, std::uint32_t n, Announce&& announce, Done&& done) {
+  for (std::uint32_t i = n / 2; i-- > 0;) {
+    const heap_entry c = a.read_heap(i);
+    if (!seam::mutant("message_queue.order_unannounced")) announce(c);
+    heap_sift_down(a, n, i, c);
+    done();
   }
-  // Floyd's heap construction: H1 from any order, O(n).
-  for (std::uint32_t i = n / 2; i-- > 0;) heap_sift_down(a, n, i, a.read_heap(i));
 }
 
 }  // namespace lockstep::ipc::detail
