@@ -181,10 +181,10 @@ SCALING_GROUPS = [("scaling_tight", "Locks, empty critical section"),
                                      "semaphores + a mutex (items/s)")]
 
 
-# The scaling tables' reference rows (bench/scaling.cpp no_lock): the same work with no lock,
-# with nothing shared ("no lock": the throughput ceiling and the scheduler's own fairness) or with
-# one shared atomic counter ("no lock, shared atomic counter": what moving one cache line between
-# CPUs costs). Not peers: no verdict compares with them.
+# The scaling tables' reference rows (bench/scaling.cpp nothing_shared, shared_atomic): the same
+# work with no lock, with nothing shared ("no lock": the throughput ceiling and the scheduler's
+# own fairness) or with one shared atomic counter ("no lock, shared atomic counter": what moving
+# one cache line between CPUs costs). Not peers: no verdict compares with them.
 NO_LOCK = "no lock"
 
 

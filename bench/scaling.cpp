@@ -41,6 +41,7 @@
 #include <semaphore>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <sched.h>
@@ -194,61 +195,59 @@ void run_threads(benchmark::State& state, int n, double per_unit, Body body, Che
 
 void count(std::atomic<std::uint64_t>& ops) { ops.store(ops.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
 
+// What a thread does each operation between its private work: a counter increment under a lock,
+// or the reference rows' ("no lock"; not peers) increment of a shared atomic counter, or nothing
+// shared at all (the throughput ceiling, and the scheduler's own fairness: the floor under every
+// lock's figure when threads outnumber CPUs). The shared atomic counter prices what moving one
+// cache line between the CPUs costs per operation, which every lock pays too (its word and the
+// counter it guards share that line). take() returns the counter and resets it, for the check.
 template <class Lock>
-void lock_scaling(benchmark::State& state, int n, int inside_ns, int outside_ns) {
-  const auto g = std::make_unique<guarded_counter<Lock>>();
-  Lock& lock = g->lock;
-  std::uint64_t& counter = g->counter;
-  std::atomic<std::uint64_t> counted{0};
-  const work inside(inside_ns), outside(outside_ns);
-  run_threads(
-      state, n, 1,
-      [&](int, std::atomic<bool>& stop, std::atomic<std::uint64_t>& ops) {
-        while (!stop.load(std::memory_order_relaxed)) {
-          lock.lock();
-          inside();
-          ++counter;
-          lock.unlock();
-          count(ops);
-          outside();
-        }
-        counted.fetch_add(ops.load(std::memory_order_relaxed), std::memory_order_relaxed);
-      },
-      [&]() -> const char* {
-        const std::uint64_t c = counter, s = counted.exchange(0);
-        counter = 0;
-        return c == s ? nullptr : "the lock let two increments overlap: counter != sum of increments";
-      });
-}
-
-// The same work with no lock ("no lock" rows; reference rows, not peers). With nothing shared:
-// the throughput ceiling, and the scheduler's own fairness, the floor under every lock's figure
-// when threads outnumber CPUs. With a shared atomic counter (fetch_add where the lock's critical
-// section increments): what moving one cache line between the CPUs costs per operation, which
-// every lock pays too (its word and the counter it guards share that line).
-struct alignas(64) shared_counter {  // on a cache line of its own, as a lock and its counter are
+struct under_lock {  // lock; ~inside; ++counter; unlock
+  guarded_counter<Lock> g;  // on a cache line of its own (bench/common.hpp)
+  void operator()(const work& inside) {
+    g.lock.lock();
+    inside();
+    ++g.counter;
+    g.lock.unlock();
+  }
+  std::uint64_t take() { return std::exchange(g.counter, 0); }
+  static constexpr const char* broken = "the lock let two increments overlap: counter != sum of increments";
+};
+struct alignas(64) shared_atomic {  // ~inside; fetch_add on one shared line
   std::atomic<std::uint64_t> value{0};
+  void operator()(const work& inside) {
+    inside();
+    value.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::uint64_t take() { return value.exchange(0, std::memory_order_relaxed); }
+  static constexpr const char* broken = "the shared counter lost increments: counter != sum of the counts";
+};
+struct nothing_shared {  // ~inside only
+  void operator()(const work& inside) { inside(); }
+  std::uint64_t take() { return 0; }
+  static constexpr const char* broken = nullptr;  // nothing to check
 };
 
-template <bool Shared>
-void no_lock(benchmark::State& state, int n, int inside_ns, int outside_ns) {
-  const auto shared = std::make_unique<shared_counter>();
+// N threads: op (with ~inside_ns of work), count, ~outside_ns of private work, until the stop;
+// the counter op keeps must equal the sum of the threads' counts.
+template <class Op>
+void counter_scaling(benchmark::State& state, int n, int inside_ns, int outside_ns) {
+  const auto op = std::make_unique<Op>();
   std::atomic<std::uint64_t> counted{0};
   const work inside(inside_ns), outside(outside_ns);
   run_threads(
       state, n, 1,
       [&](int, std::atomic<bool>& stop, std::atomic<std::uint64_t>& ops) {
         while (!stop.load(std::memory_order_relaxed)) {
-          inside();
-          if constexpr (Shared) shared->value.fetch_add(1, std::memory_order_relaxed);
+          (*op)(inside);
           count(ops);
           outside();
         }
         counted.fetch_add(ops.load(std::memory_order_relaxed), std::memory_order_relaxed);
       },
       [&]() -> const char* {
-        const std::uint64_t c = shared->value.exchange(0), s = counted.exchange(0);
-        return !Shared || c == s ? nullptr : "the shared counter lost increments: counter != sum of the counts";
+        const std::uint64_t c = op->take(), s = counted.exchange(0);
+        return Op::broken == nullptr || c == s ? nullptr : Op::broken;
       });
 }
 
@@ -329,9 +328,9 @@ void add_lock(const std::string& subject) {
   for (int n : thread_counts) {
     const std::string t = "/threads:" + std::to_string(n);
     add_timed("scaling_tight/" + subject + t,
-              [n](benchmark::State& s) { lock_scaling<Lock>(s, n, 0, 0); });
+              [n](benchmark::State& s) { counter_scaling<under_lock<Lock>>(s, n, 0, 0); });
     add_timed("scaling_moderate/" + subject + t,
-              [n](benchmark::State& s) { lock_scaling<Lock>(s, n, 40, 200); });
+              [n](benchmark::State& s) { counter_scaling<under_lock<Lock>>(s, n, 40, 200); });
   }
 }
 
@@ -345,11 +344,13 @@ void add_buffer(const std::string& subject) {
 const bool registered = [] {
   for (int n : thread_counts) {
     const std::string t = "/threads:" + std::to_string(n);
-    add_timed("scaling_tight/no lock" + t, [n](benchmark::State& s) { no_lock<false>(s, n, 0, 0); });
-    add_timed("scaling_moderate/no lock" + t, [n](benchmark::State& s) { no_lock<false>(s, n, 40, 200); });
-    add_timed("scaling_tight/no lock, shared atomic counter" + t, [n](benchmark::State& s) { no_lock<true>(s, n, 0, 0); });
+    add_timed("scaling_tight/no lock" + t, [n](benchmark::State& s) { counter_scaling<nothing_shared>(s, n, 0, 0); });
+    add_timed("scaling_moderate/no lock" + t,
+              [n](benchmark::State& s) { counter_scaling<nothing_shared>(s, n, 40, 200); });
+    add_timed("scaling_tight/no lock, shared atomic counter" + t,
+              [n](benchmark::State& s) { counter_scaling<shared_atomic>(s, n, 0, 0); });
     add_timed("scaling_moderate/no lock, shared atomic counter" + t,
-              [n](benchmark::State& s) { no_lock<true>(s, n, 40, 200); });
+              [n](benchmark::State& s) { counter_scaling<shared_atomic>(s, n, 40, 200); });
   }
   add_lock<lockstep::mutex>("lockstep::mutex");
   add_lock<lockstep::interprocess_mutex>("lockstep::interprocess_mutex");

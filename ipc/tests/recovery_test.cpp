@@ -195,6 +195,17 @@ std::vector<std::uint64_t> seqs(const budget_heap& h, std::uint32_t n) {
   return s;
 }
 
+// A heap of n entries (priorities from the seed, seq 1..n) built by pushes, with a stale entry
+// beyond it (as a pop leaves: a copy of a live one).
+budget_heap base_heap(std::uint32_t n, std::uint32_t prio_seed) {
+  budget_heap base;
+  base.e.assign(9, detail::heap_entry{0, 0, 0});
+  for (std::uint32_t i = 0; i < n; ++i)
+    detail::heap_push(base, i, detail::heap_entry{(prio_seed * 7 + i * 5) % 4, i, i + 1});
+  base.e[n] = n > 0 ? base.e[0] : detail::heap_entry{9, 9, 99};
+  return base;
+}
+
 // The receive journal's sift step, as mq_protocol.hpp's repair_receive keeps it: announce() the
 // entry a sift-down carries, done() after it.
 struct fake_journal {
@@ -225,13 +236,7 @@ TEST_CASE("heap_restore + heap_order complete a push or a pop stopped after any 
   int cases = 0;
   for (std::uint32_t n = 0; n <= 7; ++n)
     for (std::uint32_t prio_seed = 0; prio_seed < 24; ++prio_seed) {
-      // A heap of n entries (priorities from the seed, seq 1..n) built by pushes, with a stale
-      // entry beyond it (as a pop leaves), and a new entry of every rank.
-      budget_heap base;
-      base.e.assign(9, detail::heap_entry{0, 0, 0});
-      for (std::uint32_t i = 0; i < n; ++i)
-        detail::heap_push(base, i, detail::heap_entry{(prio_seed * 7 + i * 5) % 4, i, i + 1});
-      base.e[n] = n > 0 ? base.e[0] : detail::heap_entry{9, 9, 99};  // stale: a copy of a live one
+      const budget_heap base = base_heap(n, prio_seed);  // and a new entry of every rank
       for (std::uint32_t p = 0; p < 5; ++p) {
         const detail::heap_entry e{p, 8, 100};
         for (int budget = 0; budget < 8; ++budget) {
@@ -278,11 +283,7 @@ TEST_CASE("a repair stopped after any of its own writes is finished by the next 
   int cases = 0;
   for (std::uint32_t n = 1; n <= 7; ++n)
     for (std::uint32_t prio_seed = 0; prio_seed < 24; ++prio_seed) {
-      budget_heap base;
-      base.e.assign(9, detail::heap_entry{0, 0, 0});
-      for (std::uint32_t i = 0; i < n; ++i)
-        detail::heap_push(base, i, detail::heap_entry{(prio_seed * 7 + i * 5) % 4, i, i + 1});
-      base.e[n] = base.e[0];
+      const budget_heap base = base_heap(n, prio_seed);
       const detail::heap_entry top = base.e[0];
       for (int op = 0; op < 6; ++op) {  // pushes of priority 0..4, and a pop
         const bool push = op < 5;

@@ -59,6 +59,7 @@
 #include <lockstep/ipc/shared_memory.hpp>
 #include <lockstep/seam.hpp>
 
+#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -116,7 +117,26 @@ class mapped_queue_storage {
   heap_entry read_heap(std::uint32_t i) const noexcept {
     return {read_once(heap_[i].priority), read_once(heap_[i].slot), read_once(heap_[i].seq)};
   }
-  void write_heap(std::uint32_t i, const heap_entry& e) noexcept { heap_[i] = e; }
+  // One 16-byte store instruction, not one per field: a process killed here leaves the whole old
+  // entry or the whole new one, which the heap's repair relies on (priority_heap.hpp H3, H4).
+  // A plain `heap_[i] = e` of an entry assembled from three loads compiled to two or three
+  // stores (GCC 12), and a kill between them left a new priority and slot with the old seq,
+  // which heap_restore (matching by seq) took for an intact entry: a slot twice, a message lost.
+  // A vector store in C++ is not enough either (GCC 12 -O2 split it into two 8-byte stores), so
+  // the store is spelled out: one SSE store (x86-64) or one Q-register store (AArch64), whose
+  // effect a kill cannot split (unaligned forms: a segment's layout is never trusted for alignment).
+  void write_heap(std::uint32_t i, const heap_entry& e) noexcept {
+    using whole = std::uint64_t __attribute__((vector_size(16), may_alias));
+    const whole v = std::bit_cast<whole>(e);
+    whole& dst = *reinterpret_cast<whole*>(heap_ + i);
+#if defined(__x86_64__)
+    asm volatile("movdqu %1, %0" : "=m"(dst) : "x"(v));
+#elif defined(__aarch64__)
+    asm volatile("str %q1, %0" : "=m"(dst) : "w"(v));
+#else
+#error "write_heap needs a single 16-byte store instruction on this architecture"
+#endif
+  }
 
   void write_size(std::uint32_t slot, std::uint32_t n) noexcept { slots_.write_size(slot, n); }
   std::uint32_t read_size(std::uint32_t slot) const noexcept { return slots_.read_size(slot); }

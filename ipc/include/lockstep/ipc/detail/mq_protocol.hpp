@@ -212,6 +212,7 @@ void init_free_ring(mq_control& c, Storage& s, std::uint32_t n) {
 //   std::uint32_t read_free(std::uint32_t i) const;  void write_free(std::uint32_t i, std::uint32_t v);
 //   std::uint32_t read_full(std::uint32_t i) const;  void write_full(std::uint32_t i, std::uint32_t v);
 //   heap_entry read_heap(std::uint32_t i) const;     void write_heap(std::uint32_t i, const heap_entry&);
+//     (write_heap: the whole entry in one store instruction, which a kill cannot split: H3, H4)
 //   void write_size(slot, n); std::uint32_t read_size(slot) const;
 //   void write_priority(slot, p); std::uint32_t read_priority(slot) const;
 //   void copy_in(slot, const void* src, n); void copy_out(slot, void* dst, n) const;
@@ -422,6 +423,7 @@ class mq_protocol {
   void end_receive_step() {
     seam::program_order();
     c_->recv_op.write(std::uint32_t(mq_step::none));
+    seam::program_order();  // before the next step's journal fields: they must not look valid early
   }
 
   // send_lock came with owner_dead: a sender died holding it. Its journal says which of three

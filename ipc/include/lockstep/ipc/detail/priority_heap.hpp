@@ -23,7 +23,9 @@
 //                    descending, then seq ascending. seq is unique per message (the caller
 //                    assigns it from one counter, in commit order), so the order of delivery is
 //                    exactly POSIX's: highest priority first, FIFO within a priority.
-//   H3 (one hole)    heap_push and heap_pop move one hole: between any two of their writes
+//   H3 (one hole)    (Each write_heap is of a whole entry: production's is one 16-byte store
+//                    instruction, message_queue.hpp, so a kill cannot leave half an entry.)
+//                    heap_push and heap_pop move one hole: between any two of their writes
 //                    the positions they touch hold the old entries plus e (push) or minus the top
 //                    (pop), except that one position holds a copy of the entry next to it on the
 //                    hole's path (or, before a push's first write, the stale leaf n). So a holder
