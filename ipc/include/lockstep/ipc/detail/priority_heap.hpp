@@ -29,7 +29,7 @@
 //                    the positions they touch hold the old entries plus e (push) or minus the top
 //                    (pop), except that one position holds a copy of the entry next to it on the
 //                    hole's path (or, before a push's first write, the stale leaf n). So a holder
-//                    killed at any instruction leaves a heap that heap_repair can complete from
+//                    killed at any instruction leaves a heap that heap_restore can complete from
 //                    its journal entry (mq_protocol.hpp Q6). (Mutant message_queue.repair_skips_heap.)
 //   H4 (repair is     The repair is heap_restore (one write) then heap_order (sift-downs, each
 //       repairable)   announced with the entry it carries). So a repairer killed at any write
@@ -131,8 +131,8 @@ void heap_pop(Access& a, std::uint32_t n) {
 //       neighbour), or
 //   (b) e is missing and position n - 1 holds the something else (a push that had not moved
 //       yet, n - 1 being the new leaf; a pop that had finished, n - 1 being the old last leaf).
-// e goes to the child of the duplicated pair (a; either copy may go), or to n - 1 (b): one write, none if e is present. Entries are compared by seq, unique per
-// message (H2). O(n) reads: for recovery only.
+// e goes to the child of the duplicated pair (a; either copy may go), or to n - 1 (b): one
+// write, none if e is present. Entries are compared by seq, unique per message (H2). O(n) reads.
 template <class Access>
 void heap_restore(Access& a, std::uint32_t n, const heap_entry& e) {
   for (std::uint32_t i = 0; i < n; ++i)
